@@ -1,0 +1,3 @@
+from lic.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""The ``.lic`` file format: one file per image.
+
+Layout (big-endian)::
+
+    magic       4s   b"LIC\\x1a"
+    version     B
+    quantizer   B    quantizer id (0 = USQ, 1 = TCQ)
+    fingerprint 8s   first 8 bytes of the model's SHA-256 weight fingerprint
+    height      I    image height in pixels
+    width       I    image width in pixels
+    qparams     H    length, then that many bytes of quantizer parameters
+    z           I    length, then the hyper-latent rANS stream
+    y           I    length, then the latent rANS stream
+    crc32       I    of every byte before it
+
+Every field is checked before anything is allocated from it.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from lic.errors import LicError
+
+MAGIC = b"LIC\x1a"
+VERSION = 1
+_HEAD = struct.Struct(">4sBB8sII")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+
+class BitstreamError(LicError):
+    """A ``.lic`` stream that is truncated, corrupted or not ours."""
+
+
+@dataclass(frozen=True)
+class Header:
+    quantizer: int
+    fingerprint: bytes
+    height: int
+    width: int
+    qparams: bytes = b""
+
+
+def pack(header: Header, z_string: bytes, y_string: bytes) -> bytes:
+    """Serialize one image's header and streams, with a trailing CRC-32."""
+    body = b"".join(
+        [
+            _HEAD.pack(MAGIC, VERSION, header.quantizer, header.fingerprint, header.height, header.width),
+            _U16.pack(len(header.qparams)),
+            header.qparams,
+            _U32.pack(len(z_string)),
+            z_string,
+            _U32.pack(len(y_string)),
+            y_string,
+        ]
+    )
+    return body + _U32.pack(zlib.crc32(body))
+
+
+def unpack(data: bytes, max_pixels: int) -> tuple[Header, bytes, bytes]:
+    """Parse and validate a stream: ``(header, z_string, y_string)``."""
+    if len(data) < _HEAD.size + _U16.size + 2 * _U32.size + _U32.size:
+        raise BitstreamError(f"stream too short ({len(data)} bytes) to be a .lic file")
+    if data[:4] != MAGIC:
+        raise BitstreamError("not a .lic stream (bad magic)")
+    if data[4] != VERSION:
+        raise BitstreamError(f".lic format version {data[4]} is not supported (this build reads {VERSION})")
+    body, (crc,) = data[:-4], _U32.unpack(data[-4:])
+    if zlib.crc32(body) != crc:
+        raise BitstreamError("checksum mismatch: the stream is corrupted or truncated")
+    _, _, quantizer, fingerprint, height, width = _HEAD.unpack_from(body, 0)
+    if not (1 <= height and 1 <= width and height * width <= max_pixels):
+        raise BitstreamError(f"header gives an invalid image size {width}x{height} (limit {max_pixels} pixels)")
+    pos = _HEAD.size
+    fields = []
+    for fmt in (_U16, _U32, _U32):
+        if pos + fmt.size > len(body):
+            raise BitstreamError("stream truncated inside the header")
+        (n,) = fmt.unpack_from(body, pos)
+        pos += fmt.size
+        if pos + n > len(body):
+            raise BitstreamError("a length field points past the end of the stream")
+        fields.append(body[pos : pos + n])
+        pos += n
+    if pos != len(body):
+        raise BitstreamError(f"{len(body) - pos} unexpected bytes after the latent stream")
+    qparams, z_string, y_string = fields
+    return Header(quantizer, fingerprint, height, width, qparams), z_string, y_string

@@ -1,0 +1,94 @@
+"""Checkpoints: one file with the model config, the weights, the entropy-coder tables and,
+while training, the state needed to resume. Loaded with ``torch.load(weights_only=True)``,
+so no pickled code ever runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from lic.config import ModelConfig
+from lic.errors import LicError
+from lic.fileio import atomic_write
+from lic.models import Hyperprior
+
+FORMAT = "lic-checkpoint"
+VERSION = 1
+ENCODER_PREFIXES = ("g_a.", "h_a.", "h_s.", "entropy_bottleneck.", "gaussian_conditional.")
+
+
+def weights_fingerprint(state_dict: dict[str, torch.Tensor], prefixes: Iterable[str] | None = None) -> str:
+    """SHA-256 (hex) over names, dtypes, shapes and bytes of the tensors, sorted by name.
+
+    ``prefixes`` restricts it to part of the model, e.g. the encoder and hyper networks.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        if prefixes is not None and not name.startswith(tuple(prefixes)):
+            continue
+        t = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_checkpoint(path: Path, model: Hyperprior, train_state: dict[str, Any] | None = None) -> str:
+    """Write ``model`` (config, weights, tables) and optional ``train_state``; returns the fingerprint."""
+    state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    fingerprint = weights_fingerprint(state_dict)
+    obj: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": state_dict,
+        "fingerprint": fingerprint,
+    }
+    if train_state is not None:
+        obj["train_state"] = train_state
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    return fingerprint
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The raw checkpoint dict, validated for format; never runs pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise LicError(f"{path}: no such checkpoint")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise LicError(f"{path}: refused, not a plain-weights checkpoint ({first[:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, IndexError, KeyError) as exc:
+        raise LicError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise LicError(f"{path}: not a lic checkpoint")
+    if obj.get("version") != VERSION:
+        raise LicError(f"{path}: checkpoint version {obj.get('version')} is not supported (want {VERSION})")
+    return obj
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Hyperprior, dict[str, Any]]:
+    """The model of checkpoint ``path`` in eval mode on ``device``, and the raw checkpoint dict."""
+    obj = read_checkpoint(path)
+    try:
+        config = ModelConfig.from_dict(dict(obj["config"]))
+    except (KeyError, TypeError) as exc:
+        raise LicError(f"{path}: checkpoint config is malformed ({exc})") from None
+    state_dict = obj.get("state_dict")
+    if not isinstance(state_dict, dict):
+        raise LicError(f"{path}: checkpoint has no weights")
+    if weights_fingerprint(state_dict) != obj.get("fingerprint"):
+        raise LicError(f"{path}: weights do not match the recorded fingerprint (corrupted file?)")
+    model = Hyperprior(config)
+    try:
+        model.load_state_dict(state_dict)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LicError(f"{path}: weights do not match config N={config.N} M={config.M} ({detail[:200]})") from None
+    return model.to(device).eval(), obj

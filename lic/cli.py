@@ -1,0 +1,193 @@
+"""``lic``: the command line, a thin layer over the library.
+
+User errors print one line and exit with code 2; an interruption exits with 130.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lic.errors import LicError
+from lic.fileio import atomic_write_bytes
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Learned image compression with real USQ/TCQ bitstreams.")
+
+Device = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1, ...")
+
+
+def _images(images: Optional[Path], split: str) -> Path:
+    from lic.data import default_images
+
+    return images if images is not None else default_images(split)
+
+
+@app.command()
+def data(out: Path = typer.Option(Path("artifacts/data"), "-o", "--out", help="folder for train/ and test/")) -> None:
+    """Write the bundled default photos as PNG into OUT/train and OUT/test."""
+    from lic.data import DEFAULT_SOURCES, prepare_default_dataset
+
+    prepare_default_dataset(out)
+    n_test = sum(s[3] == "test" for s in DEFAULT_SOURCES)
+    typer.echo(f"{out}: {len(DEFAULT_SOURCES) - n_test} train and {n_test} test images")
+
+
+@app.command()
+def train(
+    lmbda: float = typer.Option(..., "--lmbda", help="rate-distortion trade-off (MSE weight)"),
+    out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write (and resume from)"),
+    quantizer: str = typer.Option("usq", "--quantizer", help="quantizer the model is trained for"),
+    steps: int = typer.Option(2000, "--steps"),
+    channels: tuple[int, int] = typer.Option((64, 96), "--channels", help="N M"),
+    images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
+    patch_size: int = typer.Option(128, "--patch-size"),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate, cut 10x at 70% and 90% of the steps"),
+    seed: int = typer.Option(0, "--seed"),
+    checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
+    resume: bool = typer.Option(False, "--resume", help="continue from OUT if it exists"),
+    device: str = Device,
+) -> None:
+    """Phase 1: train a mean-scale hyperprior end to end."""
+    from lic.config import ModelConfig, TrainConfig
+    from lic.train import train as run
+
+    model_cfg = ModelConfig(N=channels[0], M=channels[1], quantizer=quantizer)
+    cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, lr=lr, seed=seed,
+                      checkpoint_every=checkpoint_every, device=device)
+    m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume)
+    if m:
+        typer.echo(f"{out}: step {m['step']}, loss {m['loss']:.4f}, bpp {m['bpp']:.4f}, PSNR {m['psnr']:.2f} dB")
+    else:
+        typer.echo(f"{out}: already trained for {steps} steps")
+
+
+@app.command()
+def compress(
+    image: Path = typer.Argument(..., help="image to code"),
+    model: Path = typer.Option(..., "-m", "--model", help="checkpoint"),
+    out: Path = typer.Option(..., "-o", "--out", help="output .lic file"),
+    quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: the checkpoint's"),
+    device: str = Device,
+) -> None:
+    """Code one image into a .lic bitstream."""
+    from lic.codec import Codec
+    from lic.data import load_image
+
+    rgb, notes = load_image(image)
+    for note in notes:
+        _warn(f"{image}: {note}")
+    codec = Codec.from_checkpoint(model, device)
+    data = codec.encode(rgb, codec.quantizer(quantizer)).data
+    atomic_write_bytes(out, data)
+    h, w = rgb.shape[:2]
+    typer.echo(f"{out}: {len(data)} bytes, {len(data) * 8 / (h * w):.4f} bpp")
+
+
+@app.command()
+def decompress(
+    stream: Path = typer.Argument(..., help=".lic file"),
+    model: Path = typer.Option(..., "-m", "--model", help="checkpoint the stream was made with"),
+    out: Path = typer.Option(..., "-o", "--out", help="output PNG"),
+    device: str = Device,
+) -> None:
+    """Decode a .lic bitstream to a PNG image."""
+    import io
+
+    from PIL import Image
+
+    from lic.codec import Codec
+
+    if not stream.is_file():
+        raise LicError(f"{stream}: no such file")
+    codec = Codec.from_checkpoint(model, device)
+    rgb = codec.decode(stream.read_bytes())
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    atomic_write_bytes(out, buf.getvalue())
+    typer.echo(f"{out}: {rgb.shape[1]}x{rgb.shape[0]}")
+
+
+@app.command("eval")
+def evaluate(
+    out: Path = typer.Option(..., "-o", "--out", help="results JSON (a per-image CSV goes beside it)"),
+    model: Optional[list[Path]] = typer.Option(None, "-m", "--model", help="checkpoint; repeat for a curve"),
+    codec: Optional[str] = typer.Option(None, "--codec", help="jpeg, webp or avif instead of a model"),
+    qualities: str = typer.Option("5,10,20,30,40,50,60,70,80,90,95", "--qualities", help="for --codec"),
+    images: Optional[Path] = typer.Option(None, "--images", help="test images (default: bundled held-out set)"),
+    quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: each checkpoint's own"),
+    name: Optional[str] = typer.Option(None, "--name", help="curve name in the JSON"),
+    device: str = Device,
+) -> None:
+    """Evaluate checkpoints (or a Pillow codec) on real bitstreams."""
+    from lic.data import list_images
+    from lic.evaluate import evaluate_checkpoints, evaluate_codec
+
+    if bool(model) == bool(codec):
+        raise LicError("give either -m CHECKPOINT (one or more) or --codec jpeg|webp|avif")
+    files = list_images(_images(images, "test"))
+    if codec:
+        try:
+            qs = [int(q) for q in qualities.split(",")]
+        except ValueError:
+            raise LicError(f"--qualities must be comma-separated integers, got {qualities!r}") from None
+        ev = evaluate_codec(codec, files, qs)
+    else:
+        ev = evaluate_checkpoints(list(model), files, quantizer, device, name=name or "lic")
+    if name:
+        ev.name = name
+    for image, notes in ev.notes.items():
+        for note in notes:
+            _warn(f"{image}: {note}")
+    for image, reason in ev.failed.items():
+        typer.echo(f"skipped {image}: {reason}", err=True)
+    csv_path = ev.write(out)
+    res = ev.to_json()["results"]
+    for point, bpp, p, s in zip(ev.points(), res["bpp"], res["psnr-rgb"], res["ms-ssim-rgb"]):
+        typer.echo(f"{point}: {bpp:.4f} bpp, {p:.2f} dB PSNR, {s:.4f} MS-SSIM")
+    typer.echo(f"wrote {out} and {csv_path} ({len(ev.rows)} coded images, {len(ev.failed)} skipped)")
+
+
+@app.command()
+def bdrate(
+    anchor: Path = typer.Argument(..., help="anchor results JSON"),
+    test: Path = typer.Argument(..., help="test results JSON"),
+    metric: str = typer.Option("psnr-rgb", "--metric", help="psnr-rgb or ms-ssim-rgb"),
+    method: str = typer.Option("pchip", "--method", help="pchip, akima (4+ points) or cubic"),
+) -> None:
+    """Print the BD-rate (percent; negative saves rate) of TEST against ANCHOR."""
+    from lic.bdrate import bd_rate
+
+    typer.echo(f"{bd_rate(anchor, test, metric, method):.2f}")
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    return f"warning: {message}\n"
+
+
+def main() -> None:
+    """Console entry point: runs the app and turns errors into one line and an exit code."""
+    warnings.formatwarning = _one_line_warning
+    try:
+        app()
+    except LicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted (long jobs can continue with --resume)", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("LIC_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (set LIC_DEBUG=1 for a traceback)", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,86 @@
+"""Image-level coding: an 8-bit RGB image to a ``.lic`` stream and back.
+
+The network sees the image padded (edge-replicated) to a multiple of 64; the decoder crops the
+padding away again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lic import bitstream
+from lic.checkpoint import load_checkpoint
+from lic.data import max_pixels, to_tensor, to_uint8
+from lic.errors import LicError
+from lic.models import Hyperprior
+from lic.quantizers import Quantizer, make_quantizer, quantizer_from_code
+
+GRANULARITY = 64  # g_a and h_a downsample by 2^6 in all
+
+
+def pad(x: torch.Tensor, multiple: int = GRANULARITY) -> torch.Tensor:
+    """Edge-replicate ``x`` on the right and bottom up to a multiple of ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+@dataclass
+class Encoded:
+    data: bytes
+    recon: np.ndarray | None  # the decoder's output, computed by the encoder when asked
+
+
+class Codec:
+    """A model ready to code images: weights in eval mode, fingerprint computed once."""
+
+    def __init__(self, model: Hyperprior, fingerprint: str, device: str | torch.device = "cpu") -> None:
+        self.model = model.to(device).eval()
+        self.fingerprint = fingerprint
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: Path, device: str | torch.device = "cpu") -> "Codec":
+        model, obj = load_checkpoint(path, device)
+        return cls(model, obj["fingerprint"], device)
+
+    def quantizer(self, name: str | None = None, **params: Any) -> Quantizer:
+        """The model's own quantizer, or another one on the same entropy model."""
+        if name is None or (name == self.model.quantizer.name and not params):
+            return self.model.quantizer
+        return make_quantizer(name, self.model.gaussian_conditional, **params)
+
+    @torch.inference_mode()
+    def encode(self, rgb: np.ndarray, quantizer: Quantizer | None = None, with_recon: bool = False) -> Encoded:
+        """Code an ``HxWx3`` uint8 image; with ``with_recon`` also return what the decoder will output."""
+        q = quantizer or self.model.quantizer
+        h, w = rgb.shape[:2]
+        x = pad(to_tensor(rgb).to(self.device))
+        out = self.model.compress(x, quantizer=q)
+        header = bitstream.Header(q.code, bytes.fromhex(self.fingerprint)[:8], h, w, q.pack_params())
+        data = bitstream.pack(header, out["strings"][1][0], out["strings"][0][0])
+        recon = None
+        if with_recon:
+            recon = to_uint8(self.model.g_s(out["y_hat"]).clamp_(0, 1)[..., :h, :w])
+        return Encoded(data, recon)
+
+    @torch.inference_mode()
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decode a ``.lic`` stream to an ``HxWx3`` uint8 image."""
+        header, z_string, y_string = bitstream.unpack(data, max_pixels())
+        ours = self.fingerprint[:16]
+        if header.fingerprint.hex() != ours:
+            raise LicError(
+                f"stream was made with model {header.fingerprint.hex()}, but this checkpoint is {ours}"
+            )
+        q = quantizer_from_code(header.quantizer, self.model.gaussian_conditional, header.qparams)
+        ph, pw = -header.height % GRANULARITY, -header.width % GRANULARITY
+        shape = torch.Size(((header.height + ph) // GRANULARITY, (header.width + pw) // GRANULARITY))
+        out = self.model.decompress([[y_string], [z_string]], shape, quantizer=q)
+        return to_uint8(out["x_hat"][..., : header.height, : header.width])

@@ -1,0 +1,60 @@
+"""Entropy coding of integer indices with CompressAI's rANS and per-symbol CDF tables.
+
+A table set is what ``EntropyModel.update()`` leaves in ``_quantized_cdf``, ``_cdf_length`` and
+``_offset``: one row per (quantizer, scale bin). Each symbol names its row by an index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from compressai import ans
+from compressai.entropy_models import EntropyModel
+
+from lic.errors import LicError
+
+
+@dataclass(frozen=True)
+class CdfTables:
+    """CDF tables as the rANS coder takes them (Python lists), built once per model update."""
+
+    cdfs: list[list[int]]
+    lengths: list[int]
+    offsets: list[int]
+
+    @classmethod
+    def of(cls, model: EntropyModel) -> "CdfTables":
+        """The tables of ``model``, cached on it until its CDF buffer changes."""
+        cdf = model._quantized_cdf
+        if cdf.numel() == 0:
+            raise LicError("entropy model has no CDF tables; the checkpoint was saved before update()")
+        key = (cdf.data_ptr(), cdf._version, tuple(cdf.shape))
+        cached = getattr(model, "_lic_tables", None)
+        if cached is None or cached[0] != key:
+            tables = cls(
+                cdf.tolist(),
+                model._cdf_length.reshape(-1).int().tolist(),
+                model._offset.reshape(-1).int().tolist(),
+            )
+            object.__setattr__(model, "_lic_tables", (key, tables))
+        return model._lic_tables[1]
+
+
+def encode_symbols(symbols: torch.Tensor, indexes: torch.Tensor, tables: CdfTables) -> bytes:
+    """rANS-code ``symbols`` (ints), each with the table row ``indexes`` names."""
+    return ans.RansEncoder().encode_with_indexes(
+        symbols.reshape(-1).int().tolist(),
+        indexes.reshape(-1).int().tolist(),
+        tables.cdfs,
+        tables.lengths,
+        tables.offsets,
+    )
+
+
+def decode_symbols(data: bytes, indexes: torch.Tensor, tables: CdfTables) -> torch.Tensor:
+    """Inverse of :func:`encode_symbols`; returns int32 symbols shaped like ``indexes``."""
+    values = ans.RansDecoder().decode_with_indexes(
+        data, indexes.reshape(-1).int().tolist(), tables.cdfs, tables.lengths, tables.offsets
+    )
+    return torch.tensor(values, dtype=torch.int32).reshape(indexes.shape)

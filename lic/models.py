@@ -1,0 +1,74 @@
+"""The mean-scale hyperprior of Minnen, Ballé and Toderici (NeurIPS 2018) with a pluggable
+latent quantizer.
+
+Extends CompressAI's ``MeanScaleHyperprior``: the transforms ``g_a``, ``g_s``, ``h_a``, ``h_s``
+and the entropy bottleneck for ``z`` are CompressAI's. What differs is that ``y`` goes through a
+:class:`~lic.quantizers.Quantizer` (USQ or TCQ), and that the decoder-side entropy parameters
+``means`` and ``scales`` are computed so that encoder and decoder cannot disagree on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from compressai.models import MeanScaleHyperprior
+from torch import Tensor
+from torch.func import functional_call
+
+from lic.config import ModelConfig
+from lic.quantizers import Quantizer, make_quantizer
+
+MEANS_GRID = 2.0**-16  # means are snapped to this grid at coding time
+
+
+class Hyperprior(MeanScaleHyperprior):
+    """Mean-scale hyperprior; ``config.N``/``config.M`` channels, ``config.quantizer`` for ``y``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(N=config.N, M=config.M)
+        self.config = config
+        self.quantizer: Quantizer = make_quantizer(config.quantizer, self.gaussian_conditional)
+
+    def forward(self, x: Tensor) -> dict[str, Any]:
+        """Training pass with the quantizer's perturbation: ``x_hat`` and ``likelihoods``."""
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        scales, means = self.h_s(z_hat).chunk(2, 1)
+        y_hat, y_likelihoods = self.quantizer.perturb(y, means, scales)
+        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def entropy_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """``(scales, means)`` from ``z_hat``, reproducible across threads and devices.
+
+        ``h_s`` runs in float64, then means are snapped to a 2^-16 grid. A float32 run may differ
+        in its last bits between thread counts, which can flip a rounding or a scale bin; in
+        float64 such a flip needs a value within ~1e-15 of a boundary.
+        """
+        params = {k: v.double() for k, v in self.h_s.state_dict().items()}
+        out = functional_call(self.h_s, params, (z_hat.double(),))
+        scales, means = out.chunk(2, 1)
+        means = torch.round(means / MEANS_GRID) * MEANS_GRID
+        return scales.float(), means.float()
+
+    def compress(self, x: Tensor, quantizer: Quantizer | None = None) -> dict[str, Any]:
+        """Real bitstreams: ``strings = [y_strings, z_strings]``, ``shape`` of ``z``, and ``y_hat``."""
+        q = quantizer or self.quantizer
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        scales, means = self.entropy_parameters(z_hat)
+        indices = q.quantize(y, means, scales)
+        y_strings = [q.encode(indices[i : i + 1], scales[i : i + 1]) for i in range(len(indices))]
+        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:], "y_hat": q.dequantize(indices, means)}
+
+    def decompress(self, strings: list[list[bytes]], shape: torch.Size, quantizer: Quantizer | None = None) -> dict[str, Tensor]:
+        """Inverse of :meth:`compress`: ``x_hat`` (clamped to [0, 1]) and ``y_hat``."""
+        q = quantizer or self.quantizer
+        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
+        scales, means = self.entropy_parameters(z_hat)
+        indices = torch.cat([q.decode(s, scales[i : i + 1]) for i, s in enumerate(strings[0])]).to(means.device)
+        y_hat = q.dequantize(indices, means)
+        return {"x_hat": self.g_s(y_hat).clamp_(0, 1), "y_hat": y_hat}

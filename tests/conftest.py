@@ -1,0 +1,64 @@
+"""Shared fixtures: a tiny trained checkpoint (N=M=16, a few steps) and small test images."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lic.config import ModelConfig, TrainConfig
+from lic.data import default_images
+from lic.train import train
+
+TINY = ModelConfig(N=16, M=16)
+TINY_TRAIN = TrainConfig(lmbda=0.01, steps=20, batch_size=2, patch_size=64, checkpoint_every=10, seed=0)
+
+
+@pytest.fixture(scope="session")
+def train_images() -> Path:
+    return default_images("train")
+
+
+@pytest.fixture(scope="session")
+def test_images() -> Path:
+    return default_images("test")
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path) -> Path:
+    out = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    train(TINY, TINY_TRAIN, train_images, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def other_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path) -> Path:
+    """Same architecture, different seed: a checkpoint that does not match ``tiny_ckpt``."""
+    out = tmp_path_factory.mktemp("ckpt") / "other.ckpt"
+    cfg = TrainConfig(**{**TINY_TRAIN.__dict__, "steps": 2, "seed": 1})
+    train(TINY, cfg, train_images, out, progress=False)
+    return out
+
+
+@pytest.fixture
+def photo(test_images: Path) -> np.ndarray:
+    """A real photo crop with a size that is not a multiple of 64."""
+    return np.asarray(Image.open(test_images / "rocket.png").convert("RGB"))[:150, :203].copy()
+
+
+def run_cli(*args: str) -> int:
+    """Run ``lic ARGS`` in-process; returns the exit code."""
+    from lic.cli import main
+
+    old = sys.argv
+    sys.argv = ["lic", *map(str, args)]
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        sys.argv = old
+    return 0

@@ -1,0 +1,72 @@
+"""Default data set, image loading and conversions, training patches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lic.data import DEFAULT_SOURCES, PatchSampler, list_images, load_image
+from lic.errors import LicError
+
+
+def test_default_split_is_fixed_and_disjoint(train_images: Path, test_images: Path) -> None:
+    train = {p.stem for p in list_images(train_images)}
+    test = {p.stem for p in list_images(test_images)}
+    assert not train & test
+    assert train | test == {s[2] for s in DEFAULT_SOURCES}
+    assert test == {"coffee", "rocket", "china"}
+
+
+@pytest.mark.parametrize(
+    "mode,note",
+    [("L", "converted"), ("P", "converted"), ("RGBA", "alpha"), ("CMYK", "CMYK"), ("I;16", "8-bit")],
+)
+def test_modes_become_rgb8(tmp_path: Path, photo: np.ndarray, mode: str, note: str) -> None:
+    img = Image.fromarray(photo)
+    if mode == "I;16":
+        gray = np.asarray(img.convert("L")).astype(np.uint16) * 257
+        img = Image.fromarray(gray)
+        assert img.mode.startswith("I;16")
+        path = tmp_path / "x.png"
+    else:
+        img = img.convert(mode)
+        path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
+    img.save(path)
+    rgb, notes = load_image(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == photo.shape
+    assert any(note in n for n in notes), notes
+    if mode == "I;16":
+        assert np.array_equal(rgb[..., 0], np.asarray(Image.fromarray(photo).convert("L")))
+
+
+def test_jpeg_named_png_is_read_with_a_note(tmp_path: Path, photo: np.ndarray) -> None:
+    path = tmp_path / "really_jpeg.png"
+    Image.fromarray(photo).save(path, format="JPEG")
+    rgb, notes = load_image(path)
+    assert rgb.shape == photo.shape and any("JPEG" in n for n in notes)
+
+
+def test_bad_files_are_clear_errors(tmp_path: Path, photo: np.ndarray) -> None:
+    good = tmp_path / "good.png"
+    Image.fromarray(photo).save(good)
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello")
+    (tmp_path / "trunc.png").write_bytes(good.read_bytes()[:200])
+    for name, match in [("empty.png", "empty"), ("text.png", "not a readable"), ("trunc.png", "cannot decode"),
+                        ("missing.png", "no such file")]:
+        with pytest.raises(LicError, match=match):
+            load_image(tmp_path / name)
+    with pytest.raises(LicError, match="above the limit"):
+        load_image(good, limit=100)
+
+
+def test_patches_are_reproducible(train_images: Path) -> None:
+    sampler = PatchSampler.from_folder(train_images, 64, 4)
+    a = sampler.sample(torch.Generator().manual_seed(3))
+    b = sampler.sample(torch.Generator().manual_seed(3))
+    assert a.shape == (4, 3, 64, 64) and torch.equal(a, b)
+    assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0

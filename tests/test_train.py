@@ -1,0 +1,85 @@
+"""Training: it learns, it resumes exactly, checkpoints load safely."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY, TINY_TRAIN
+from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from lic.config import ModelConfig
+from lic.errors import LicError
+from lic.train import train
+
+
+def test_resume_after_interruption_gives_identical_weights(tmp_path: Path, train_images: Path) -> None:
+    full = tmp_path / "full.ckpt"
+    train(TINY, TINY_TRAIN, train_images, full, progress=False)
+
+    cut = tmp_path / "cut.ckpt"
+
+    def stop_at_13(step: int, _: dict) -> None:
+        if step == 13:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, TINY_TRAIN, train_images, cut, on_log=stop_at_13, log_every=1, progress=False)
+    assert read_checkpoint(cut)["train_state"]["step"] == 13
+    train(TINY, TINY_TRAIN, train_images, cut, resume=True, progress=False)
+
+    a, b = read_checkpoint(full), read_checkpoint(cut)
+    assert a["fingerprint"] == b["fingerprint"]
+    assert b["train_state"]["step"] == TINY_TRAIN.steps
+
+
+def test_existing_output_needs_resume(tmp_path: Path, tiny_ckpt: Path, train_images: Path) -> None:
+    with pytest.raises(LicError, match="--resume"):
+        train(TINY, TINY_TRAIN, train_images, tiny_ckpt, progress=False)
+
+
+def test_resume_refuses_changed_recipe(tiny_ckpt: Path, train_images: Path) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(LicError, match="lmbda"):
+        train(TINY, replace(TINY_TRAIN, lmbda=0.5), train_images, tiny_ckpt, resume=True, progress=False)
+
+
+def test_malicious_pickle_is_refused(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):  # noqa: ANN204
+            return (Path.touch, (tmp_path / "pwned",))
+
+    bad = tmp_path / "evil.ckpt"
+    torch.save({"format": "lic-checkpoint", "x": Evil()}, bad, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    with pytest.raises(LicError, match="refused"):
+        load_checkpoint(bad)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_config_that_does_not_match_weights_is_refused(tmp_path: Path, tiny_ckpt: Path) -> None:
+    obj = read_checkpoint(tiny_ckpt)
+    obj["config"] = ModelConfig(N=16, M=24).to_dict()
+    bad = tmp_path / "mismatch.ckpt"
+    torch.save(obj, bad)
+    with pytest.raises(LicError, match="do not match config"):
+        load_checkpoint(bad)
+
+
+def test_tampered_weights_are_detected(tmp_path: Path, tiny_ckpt: Path) -> None:
+    obj = read_checkpoint(tiny_ckpt)
+    obj["state_dict"]["g_s.0.weight"][0, 0, 0, 0] += 1.0
+    bad = tmp_path / "tampered.ckpt"
+    torch.save(obj, bad)
+    with pytest.raises(LicError, match="fingerprint"):
+        load_checkpoint(bad)
+
+
+def test_saved_model_codes_without_anything_else(tmp_path: Path, tiny_ckpt: Path) -> None:
+    model, obj = load_checkpoint(tiny_ckpt)
+    assert obj["config"] == TINY.to_dict()
+    assert model.gaussian_conditional._quantized_cdf.numel() > 0
+    out = tmp_path / "copy.ckpt"
+    assert save_checkpoint(out, model) == obj["fingerprint"]
