@@ -160,11 +160,18 @@ def bdrate(
     test: Path = typer.Argument(..., help="test results JSON"),
     metric: str = typer.Option("psnr-rgb", "--metric", help="psnr-rgb or ms-ssim-rgb"),
     method: str = typer.Option("pchip", "--method", help="pchip, akima (4+ points) or cubic"),
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="also write it to this JSON (dvc metrics)"),
 ) -> None:
     """Print the BD-rate (percent; negative saves rate) of TEST against ANCHOR."""
+    import json
+
     from lic.bdrate import bd_rate
 
-    typer.echo(f"{bd_rate(anchor, test, metric, method):.2f}")
+    value = bd_rate(anchor, test, metric, method)
+    typer.echo(f"{value:.2f}")
+    if metrics:
+        record = {"anchor": str(anchor), "test": str(test), "metric": metric, "method": method, "bd_rate_percent": value}
+        atomic_write_bytes(metrics, (json.dumps(record, indent=2) + "\n").encode())
 
 
 def _warn(message: str) -> None:

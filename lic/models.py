@@ -46,11 +46,18 @@ class Hyperprior(MeanScaleHyperprior):
         in its last bits between thread counts, which can flip a rounding or a scale bin; in
         float64 such a flip needs a value within ~1e-15 of a boundary.
         """
-        params = {k: v.double() for k, v in self.h_s.state_dict().items()}
-        out = functional_call(self.h_s, params, (z_hat.double(),))
+        out = functional_call(self.h_s, self._h_s_float64(), (z_hat.double(),))
         scales, means = out.chunk(2, 1)
         means = torch.round(means / MEANS_GRID) * MEANS_GRID
         return scales.float(), means.float()
+
+    def _h_s_float64(self) -> dict[str, Tensor]:
+        """float64 copies of ``h_s``'s weights, rebuilt only when the weights change."""
+        key = tuple((t.data_ptr(), t._version) for t in self.h_s.state_dict().values())
+        if getattr(self, "_h_s64_key", None) != key:
+            self._h_s64 = {k: v.detach().double() for k, v in self.h_s.state_dict().items()}
+            self._h_s64_key = key
+        return self._h_s64
 
     def compress(self, x: Tensor, quantizer: Quantizer | None = None) -> dict[str, Any]:
         """Real bitstreams: ``strings = [y_strings, z_strings]``, ``shape`` of ``z``, and ``y_hat``."""
