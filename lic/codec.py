@@ -52,9 +52,11 @@ class Codec:
 
     def quantizer(self, name: str | None = None, **params: Any) -> Quantizer:
         """The model's own quantizer, or another one on the same entropy model."""
-        if name is None or (name == self.model.quantizer.name and not params):
+        own = self.model.config
+        if name is None or (name == own.quantizer and not params):
             return self.model.quantizer
-        return make_quantizer(name, self.model.gaussian_conditional, **params)
+        base = own.quantizer_params if name == own.quantizer else {}
+        return make_quantizer(name, self.model.gaussian_conditional, **{**base, **params})
 
     @torch.inference_mode()
     def encode(self, rgb: np.ndarray, quantizer: Quantizer | None = None, with_recon: bool = False) -> Encoded:

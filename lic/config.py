@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from lic.errors import LicError
@@ -24,6 +24,7 @@ class ModelConfig:
     N: int = 64
     M: int = 96
     quantizer: str = "usq"
+    quantizer_params: dict[str, Any] = field(default_factory=dict)  # e.g. TCQ delta, states
 
     def __post_init__(self) -> None:
         if self.architecture != "mean-scale-hyperprior":

@@ -29,7 +29,7 @@ class CdfTables:
         cdf = model._quantized_cdf
         if cdf.numel() == 0:
             raise LicError("entropy model has no CDF tables; the checkpoint was saved before update()")
-        key = (cdf.data_ptr(), cdf._version, tuple(cdf.shape))
+        key = (cdf.data_ptr(), 0 if cdf.is_inference() else cdf._version, tuple(cdf.shape))
         cached = getattr(model, "_lic_tables", None)
         if cached is None or cached[0] != key:
             tables = cls(

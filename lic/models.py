@@ -28,7 +28,7 @@ class Hyperprior(MeanScaleHyperprior):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(N=config.N, M=config.M)
         self.config = config
-        self.quantizer: Quantizer = make_quantizer(config.quantizer, self.gaussian_conditional)
+        self.quantizer: Quantizer = make_quantizer(config.quantizer, self.gaussian_conditional, **config.quantizer_params)
 
     def forward(self, x: Tensor) -> dict[str, Any]:
         """Training pass with the quantizer's perturbation: ``x_hat`` and ``likelihoods``."""
@@ -50,6 +50,22 @@ class Hyperprior(MeanScaleHyperprior):
         scales, means = out.chunk(2, 1)
         means = torch.round(means / MEANS_GRID) * MEANS_GRID
         return scales.float(), means.float()
+
+    def channel_sensitivity(self, size: int = 16, probes: int = 8, seed: int = 0) -> Tensor:
+        """Per-channel squared gain of ``g_s`` (pixel error per unit latent error), mean 1.
+
+        ``||J[:, i]||^2 = E_u[(J^T u)_i^2]`` for ``u ~ N(0, I)`` (Hutchinson), with the Jacobian
+        ``J`` of ``g_s`` taken at ``y_hat = 0`` on a ``size x size`` latent, averaged per channel.
+        """
+        gen = torch.Generator().manual_seed(seed)
+        device = next(self.parameters()).device
+        y0 = torch.zeros(probes, self.M, size, size, device=device, requires_grad=True)
+        with torch.enable_grad():
+            x = self.g_s(y0)
+            u = torch.randn(x.shape, generator=gen).to(device)
+            (g,) = torch.autograd.grad((x * u).sum(), y0)
+        gain = g.pow(2).mean(dim=(0, 2, 3))
+        return (gain / gain.mean()).detach()
 
     def _h_s_float64(self) -> dict[str, Tensor]:
         """float64 copies of ``h_s``'s weights, rebuilt only when the weights change."""

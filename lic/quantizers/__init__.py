@@ -1,4 +1,4 @@
-"""Latent quantizers behind one interface: USQ (and TCQ)."""
+"""Latent quantizers behind one interface: USQ and TCQ."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from compressai.entropy_models import GaussianConditional
 
 from lic.errors import LicError
 from lic.quantizers.base import Quantizer
+from lic.quantizers.tcq import TCQ
 from lic.quantizers.usq import USQ
 
-QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ,)}
+QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ, TCQ)}
 
 
 def make_quantizer(name: str, conditional: GaussianConditional, **params: Any) -> Quantizer:
@@ -19,7 +20,10 @@ def make_quantizer(name: str, conditional: GaussianConditional, **params: Any) -
         cls = QUANTIZERS[name]
     except KeyError:
         raise LicError(f"unknown quantizer {name!r}; choose one of {sorted(QUANTIZERS)}") from None
-    return cls(conditional, **params)
+    try:
+        return cls(conditional, **params)
+    except TypeError as exc:
+        raise LicError(f"bad parameters for quantizer {name!r}: {exc}") from None
 
 
 def quantizer_from_code(code: int, conditional: GaussianConditional, packed: bytes) -> Quantizer:
@@ -30,4 +34,4 @@ def quantizer_from_code(code: int, conditional: GaussianConditional, packed: byt
     raise LicError(f"bitstream names unknown quantizer id {code}")
 
 
-__all__ = ["Quantizer", "USQ", "QUANTIZERS", "make_quantizer", "quantizer_from_code"]
+__all__ = ["Quantizer", "USQ", "TCQ", "QUANTIZERS", "make_quantizer", "quantizer_from_code"]

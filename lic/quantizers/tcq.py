@@ -1,0 +1,305 @@
+"""Trellis-coded quantization (TCQ) of latents, with a real entropy-coded bitstream.
+
+The residual ``r = y - means`` is quantized by the Viterbi search of :mod:`lic.trellis`. The index
+``k`` of quantizer ``q`` owns the decision cell
+
+    Q0: [(2k - 1) delta, (2k + 1) delta]
+    Q1: [-delta/2, delta/2] for k = 0, [delta/2, 2 delta] for k = 1, [(2k - 2) delta, 2k delta] for k >= 2
+
+(mirrored for k < 0), and has probability ``P(k | q, sigma) = Phi(upper / sigma) - Phi(lower / sigma)``.
+
+Entropy coding splits each index into its parity ``p = k & 1`` and ``m = k >> 1``. The parities
+drive the state machine, so the decoder reads them first, one trellis step at a time with tiny
+binary tables; then every state is known and all ``m`` decode in one call. The code length is the
+same as coding ``k`` directly: ``P(k) = P(p) P(m | p)``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+from compressai import ans
+from compressai.entropy_models import GaussianConditional
+from compressai.entropy_models.entropy_models import pmf_to_quantized_cdf
+from torch import Tensor
+
+from lic import trellis
+from lic.entropy import CdfTables, decode_symbols, encode_symbols
+from lic.errors import LicError
+from lic.quantizers.base import Quantizer
+
+LAYOUTS = ("channel", "position", "single")
+PERTURBATIONS = ("switch", "uniform")
+_PARAMS = struct.Struct(">ffBBI")
+_ESCAPE_BYPASS_BITS = 8.0  # the least a bypass-coded escape value costs in CompressAI's rANS
+_TAIL = 6.11  # standard deviations covered by the tables (tail mass about 1e-9), as CompressAI
+
+
+def cell_bounds(k: Tensor, q: Tensor, delta: float) -> tuple[Tensor, Tensor]:
+    """Bounds of the decision cell of ``|k|`` (the mirror image for negative ``k``)."""
+    a = k.abs().to(torch.float64)
+    q = q.to(torch.bool)
+    lo = torch.where(q, torch.where(a == 0, -delta / 2, torch.clamp((2 * a - 2) * delta, min=delta / 2)), (2 * a - 1) * delta)
+    hi = torch.where(q & (a == 0), torch.full_like(a, delta / 2), torch.where(q, 2 * a * delta, (2 * a + 1) * delta))
+    return lo, hi
+
+
+def index_probability(k: Tensor, q: Tensor, sigma: Tensor, delta: float) -> Tensor:
+    """``P(k | q, sigma)`` of a zero-mean Gaussian residual, accurate in the tails."""
+    lo, hi = cell_bounds(k, q, delta)
+    sigma = sigma.to(torch.float64)
+    phi = lambda v: 0.5 * torch.erfc(-v / math.sqrt(2.0))  # noqa: E731
+    return phi(-lo / sigma) - phi(-hi / sigma)
+
+
+class TCQConditional(GaussianConditional):
+    """CDF tables for TCQ indices, rows per (quantizer, scale bin); see the module docstring.
+
+    Rows ``q * S + s`` code the parity; rows ``2 S + (2 q + p) * S + s`` code ``m``.
+    """
+
+    def __init__(self, scale_table: list[float], delta: float) -> None:
+        super().__init__(scale_table)
+        self.delta = float(delta)
+
+    def update(self) -> None:
+        sigmas = self.scale_table.double()
+        S = len(sigmas)
+        parity_rows: list[list[float]] = []
+        m_rows: list[tuple[int, list[float], float]] = []  # (offset, pmf, tail)
+        for q in (0, 1):
+            for s in range(S):
+                K = int(math.ceil(float(sigmas[s]) * _TAIL / (2 * self.delta))) + 2
+                k = torch.arange(-K, K + 1)
+                pk = index_probability(k, torch.full_like(k, q), sigmas[s].expand(len(k)), self.delta)
+                parity_rows.append([float(pk[k % 2 == 0].sum()), float(pk[k % 2 == 1].sum())])
+        for q in (0, 1):
+            for p in (0, 1):
+                for s in range(S):
+                    K = int(math.ceil(float(sigmas[s]) * _TAIL / (2 * self.delta))) + 2
+                    k = torch.arange(-K, K + 1)
+                    k = k[(k & 1) == p]
+                    pk = index_probability(k, torch.full_like(k, q), sigmas[s].expand(len(k)), self.delta)
+                    total = float(pk.sum())
+                    m_rows.append((int(k[0]) >> 1, (pk / total).tolist(), max(0.0, 1.0 - float((pk / total).sum()))))
+        rows = [(0, pmf, max(0.0, 1.0 - sum(pmf))) for pmf in parity_rows] + m_rows
+        max_len = max(len(pmf) for _, pmf, _ in rows) + 2
+        cdf = torch.zeros(len(rows), max_len, dtype=torch.int32)
+        for i, (_, pmf, tail) in enumerate(rows):
+            c = pmf_to_quantized_cdf(torch.tensor(pmf + [tail]), self.entropy_coder_precision)
+            cdf[i, : len(c)] = c
+        self._quantized_cdf = cdf
+        self._offset = torch.tensor([off for off, _, _ in rows], dtype=torch.int32)
+        self._cdf_length = torch.tensor([len(pmf) + 2 for _, pmf, _ in rows], dtype=torch.int32)
+
+    def digest(self) -> int:
+        """CRC-32 of the tables: encoder and decoder must agree on them exactly."""
+        return zlib.crc32(self._quantized_cdf.numpy().tobytes() + self._offset.numpy().tobytes())
+
+    def code_lengths(self) -> dict[str, np.ndarray]:
+        """Bits of every symbol of every row, as the Viterbi search reads them."""
+        S = len(self.scale_table)
+        cdf = self._quantized_cdf.numpy().astype(np.float64)
+        n = self._cdf_length.numpy().astype(np.int64) - 2  # regular symbols per row
+        prob = np.diff(cdf, axis=1) / float(1 << self.entropy_coder_precision)
+        with np.errstate(divide="ignore"):
+            bits = -np.log2(np.where(prob > 0, prob, np.nan))
+        bits = np.nan_to_num(bits, nan=64.0)
+        rows = np.arange(len(n))
+        bits[rows, n] += _ESCAPE_BYPASS_BITS  # the escape symbol's column: the value follows in bypass
+        return {
+            "bits_p": np.ascontiguousarray(bits[: 2 * S, :2]),
+            "bits_m": np.ascontiguousarray(bits[2 * S :]),
+            "m_offset": self._offset.numpy()[2 * S :].astype(np.int64),
+            "m_len": np.ascontiguousarray(n[2 * S :]),
+        }
+
+
+class TCQ(Quantizer):
+    """Trellis-coded quantizer with 4 or 8 states on step ``delta``.
+
+    ``layout``: ``channel`` runs one trellis per channel over raster positions, ``position`` one
+    per spatial position across channels, ``single`` one over the whole latent. ``weights`` (one
+    per channel) scale the squared error in the search, e.g. by the decoder's sensitivity.
+    """
+
+    name = "tcq"
+    code = 1
+
+    def __init__(self, conditional: GaussianConditional, delta: float = 0.5, lambda_tcq: float = 0.1,
+                 states: int = 8, layout: str = "channel", perturbation: str = "switch",
+                 weights: Tensor | None = None) -> None:
+        super().__init__(conditional)
+        if states not in trellis.NEXT_STATE:
+            raise LicError(f"TCQ states must be 4 or 8, got {states}")
+        if layout not in LAYOUTS:
+            raise LicError(f"TCQ layout must be one of {LAYOUTS}, got {layout!r}")
+        if perturbation not in PERTURBATIONS:
+            raise LicError(f"TCQ perturbation must be one of {PERTURBATIONS}, got {perturbation!r}")
+        if not (0.01 <= delta <= 16 and math.isfinite(delta)):
+            raise LicError(f"TCQ delta must lie in [0.01, 16], got {delta}")
+        if not (lambda_tcq >= 0 and math.isfinite(lambda_tcq)):
+            raise LicError(f"TCQ lambda must be a non-negative number, got {lambda_tcq}")
+        self.delta, self.lambda_tcq, self.states = float(delta), float(lambda_tcq), int(states)
+        self.layout, self.perturbation, self.weights = layout, perturbation, weights
+        self.next_state, self.quantizer_of = trellis.NEXT_STATE[states], trellis.QUANTIZER[states]
+
+    # --- parameters -------------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        return {"delta": self.delta, "lambda_tcq": self.lambda_tcq, "states": self.states, "layout": self.layout,
+                "perturbation": self.perturbation, "weighted": self.weights is not None}
+
+    def pack_params(self) -> bytes:
+        return _PARAMS.pack(self.delta, self.lambda_tcq, self.states, LAYOUTS.index(self.layout), self.tables.digest())
+
+    @classmethod
+    def from_packed(cls, conditional: GaussianConditional, data: bytes) -> "TCQ":
+        if len(data) != _PARAMS.size:
+            raise LicError(f"TCQ parameters take {_PARAMS.size} bytes, the stream gives {len(data)}")
+        delta, lmbda, states, layout, digest = _PARAMS.unpack(data)
+        if layout >= len(LAYOUTS):
+            raise LicError(f"stream names unknown TCQ layout {layout}")
+        q = cls(conditional, delta=delta, lambda_tcq=lmbda, states=states, layout=LAYOUTS[layout])
+        if q.tables.digest() != digest:
+            raise LicError("TCQ tables differ from the encoder's (different scale table or delta)")
+        return q
+
+    @cached_property
+    def tables(self) -> TCQConditional:
+        with torch.inference_mode(False):  # persistent state, even when first used while coding
+            t = TCQConditional(self.conditional.scale_table.tolist(), self.delta)
+            t.update()
+        return t
+
+    @cached_property
+    def _lengths(self) -> dict[str, np.ndarray]:
+        return self.tables.code_lengths()
+
+    @cached_property
+    def _parity_tables(self) -> CdfTables:
+        full = CdfTables.of(self.tables)
+        n = 2 * len(self.conditional.scale_table)
+        return CdfTables(full.cdfs[:n], full.lengths[:n], full.offsets[:n])
+
+    # --- layout: latents <-> rows of independent trellises ---------------------------------
+    def to_rows(self, t: Tensor) -> np.ndarray:
+        B, C, H, W = t.shape
+        t = t.detach().cpu()
+        if self.layout == "channel":
+            rows = t.reshape(B * C, H * W)
+        elif self.layout == "position":
+            rows = t.permute(0, 2, 3, 1).reshape(B * H * W, C)
+        else:
+            rows = t.reshape(B, C * H * W)
+        return np.ascontiguousarray(rows.numpy())
+
+    def from_rows(self, rows: np.ndarray, shape: torch.Size) -> Tensor:
+        B, C, H, W = shape
+        t = torch.from_numpy(np.ascontiguousarray(rows))
+        if self.layout == "position":
+            return t.reshape(B, H, W, C).permute(0, 3, 1, 2).contiguous()
+        return t.reshape(B, C, H, W)
+
+    # --- the interface ----------------------------------------------------------------------
+    def perturb(self, y: Tensor, means: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
+        """Switching perturbation: a random quantizer per element, uniform noise over its cell
+        at ``r``; the likelihood is that of a cell of the same width around the noisy value."""
+        r = y - means
+        d = self.delta
+        width = torch.full_like(r, 2 * d)
+        if self.perturbation == "switch":
+            a = r.detach().abs()
+            q1 = torch.rand_like(r) < 0.5
+            width = torch.where(q1 & (a < d / 2), torch.full_like(r, d), width)
+            width = torch.where(q1 & (a >= d / 2) & (a < 2 * d), torch.full_like(r, 1.5 * d), width)
+        r_tilde = r + (torch.rand_like(r) - 0.5) * width
+        c = self.conditional
+        sigma = c.lower_bound_scale(scales)
+        v = r_tilde.abs()
+        lik = c._standardized_cumulative((width / 2 - v) / sigma) - c._standardized_cumulative((-width / 2 - v) / sigma)
+        if c.use_likelihood_bound:
+            lik = c.likelihood_lower_bound(lik)
+        return means + r_tilde, lik
+
+    def channel_weights(self, shape: torch.Size) -> np.ndarray:
+        B, C, H, W = shape
+        if self.weights is None:
+            return np.ones((1, 1))
+        w = self.weights.detach().double().cpu().reshape(1, C, 1, 1).expand(B, C, H, W)
+        return self.to_rows(w)
+
+    def quantize(self, y: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        r = self.to_rows((y - means).double())
+        sidx = self.to_rows(self.table_indexes(scales).long())
+        w = self.channel_weights(y.shape)
+        w = np.ascontiguousarray(np.broadcast_to(w, r.shape))
+        L = self._lengths
+        k = trellis.viterbi(r, w, sidx, self.delta, self.lambda_tcq, self.next_state, self.quantizer_of,
+                            len(self.conditional.scale_table), L["bits_p"], L["bits_m"], L["m_offset"],
+                            L["m_len"])
+        return self.from_rows(k, y.shape).to(y.device)
+
+    def dequantize(self, indices: Tensor, means: Tensor) -> Tensor:
+        k = self.to_rows(indices.long())
+        q = self.quantizer_of[trellis.states(k, self.next_state)]
+        level = trellis.levels(k, q, self.delta)
+        return means + self.from_rows(level, indices.shape).to(means)
+
+    def likelihoods(self, indices: Tensor, scales: Tensor) -> Tensor:
+        k = self.to_rows(indices.long())
+        q = self.from_rows(self.quantizer_of[trellis.states(k, self.next_state)], indices.shape)
+        sigma = self.conditional.lower_bound_scale(scales).detach().cpu()
+        p = index_probability(indices.detach().cpu().long(), q, sigma, self.delta)
+        return p.clamp_min(1e-9).to(scales)
+
+    def estimated_bits(self, indices: Tensor, scales: Tensor) -> float:
+        """Sum of the code lengths the trellis search charges (``bits`` in its cost)."""
+        k = self.to_rows(indices.long())
+        sidx = self.to_rows(self.table_indexes(scales).long())
+        return float(trellis.path_bits(k, sidx, self.next_state, self.quantizer_of, len(self.conditional.scale_table),
+                                       **self._lengths))
+
+    def _symbol_rows(self, k: np.ndarray, sidx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        S = len(self.conditional.scale_table)
+        q = self.quantizer_of[trellis.states(k, self.next_state)]
+        return q * S + sidx, 2 * S + (2 * q + (k & 1)) * S + sidx
+
+    def encode(self, indices: Tensor, scales: Tensor) -> bytes:
+        k = self.to_rows(indices.long())
+        sidx = self.to_rows(self.table_indexes(scales).long())
+        p_rows, m_rows = self._symbol_rows(k, sidx)
+        tables = CdfTables.of(self.tables)
+        # position-major order: the decoder reads step j of every trellis, then step j + 1
+        parity = encode_symbols(torch.from_numpy((k & 1).T.copy()), torch.from_numpy(p_rows.T.copy()), tables)
+        m = encode_symbols(torch.from_numpy((k >> 1).T.copy()), torch.from_numpy(m_rows.T.copy()), tables)
+        return struct.pack(">I", len(parity)) + parity + m
+
+    def decode(self, data: bytes, scales: Tensor) -> Tensor:
+        if len(data) < 4 or struct.unpack(">I", data[:4])[0] > len(data) - 4:
+            raise LicError("TCQ stream is truncated")
+        n = struct.unpack(">I", data[:4])[0]
+        parity_bytes, m_bytes = data[4 : 4 + n], data[4 + n :]
+        sidx = self.to_rows(self.table_indexes(scales).long())
+        T, L = sidx.shape
+        S = len(self.conditional.scale_table)
+        pt = self._parity_tables
+        decoder = ans.RansDecoder()
+        decoder.set_stream(parity_bytes)
+        parity = np.empty((T, L), dtype=np.int64)
+        state = np.zeros(T, dtype=np.int64)
+        for j in range(L):
+            rows = self.quantizer_of[state] * S + sidx[:, j]
+            p = np.asarray(decoder.decode_stream(rows.tolist(), pt.cdfs, pt.lengths, pt.offsets), dtype=np.int64)
+            if p.min(initial=0) < 0 or p.max(initial=0) > 1:
+                raise LicError("TCQ stream is corrupted (parity out of range)")
+            parity[:, j] = p
+            state = self.next_state[state, p]
+        _, m_rows = self._symbol_rows(parity, sidx)
+        m = decode_symbols(m_bytes, torch.from_numpy(m_rows.T.copy()), CdfTables.of(self.tables)).numpy().T
+        return self.from_rows((2 * m.astype(np.int64) + parity).astype(np.int32), scales.shape)

@@ -1,0 +1,151 @@
+"""Trellis-coded quantization: state machines, Viterbi optimality, exact decoding, rate estimate."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lic import trellis
+from lic.checkpoint import load_checkpoint
+from lic.codec import Codec, pad
+from lic.data import to_tensor
+from lic.quantizers import make_quantizer
+from lic.quantizers.tcq import TCQ
+
+# The tables of ../shared/reference/tcq.md: (quantizer, next if even, next if odd) per state.
+TCQ_MD = {
+    4: [(0, 0, 2), (0, 2, 0), (1, 1, 3), (1, 3, 1)],
+    8: [(0, 0, 2), (1, 5, 7), (0, 1, 3), (1, 6, 4), (0, 2, 0), (1, 4, 6), (0, 3, 1), (1, 7, 5)],
+}
+
+
+@pytest.mark.parametrize("states", [4, 8])
+def test_state_machine_matches_reference_tables(states: int) -> None:
+    for s, (q, even, odd) in enumerate(TCQ_MD[states]):
+        assert trellis.QUANTIZER[states][s] == q
+        assert list(trellis.NEXT_STATE[states][s]) == [even, odd]
+    for s in range(4):  # VTM's packed form of the 4-state table
+        for k in range(2):
+            assert trellis.NEXT_STATE[4][s, k] == (32040 >> ((s << 2) + (k << 1))) & 3
+
+
+def test_levels_of_both_quantizers() -> None:
+    k = np.arange(-3, 4)
+    assert list(trellis.levels(k, np.zeros_like(k), 0.5)) == [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
+    assert list(trellis.levels(k, np.ones_like(k), 0.5)) == [-2.5, -1.5, -0.5, 0.0, 0.5, 1.5, 2.5]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_ckpt: Path):
+    return load_checkpoint(tiny_ckpt)[0]
+
+
+def _cost_numpy(q: TCQ, k: np.ndarray, r: np.ndarray, sidx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """J of each row of index sequences ``k`` (rows x L), straight from the definition."""
+    L = q._lengths
+    S = len(q.conditional.scale_table)
+    st = np.zeros(len(k), dtype=np.int64)
+    total = np.zeros(len(k))
+    for j in range(k.shape[1]):
+        quant = q.quantizer_of[st]
+        p = k[:, j] & 1
+        row = (2 * quant + p) * S + sidx[j]
+        v = (k[:, j] >> 1) - L["m_offset"][row]
+        n = L["m_len"][row]
+        v = np.where((v < 0) | (v > n), n, v)
+        bits = L["bits_p"][quant * S + sidx[j], p] + L["bits_m"][row, v]
+        d = r[j] - trellis.levels(k[:, j], quant, q.delta)
+        total += w[j] * d * d + q.lambda_tcq * bits
+        st = q.next_state[st, p]
+    return total
+
+
+@pytest.mark.parametrize("states", [4, 8])
+@pytest.mark.parametrize("lambda_tcq", [0.0, 0.1, 0.4])
+def test_viterbi_matches_brute_force(model, states: int, lambda_tcq: float) -> None:
+    rng = np.random.default_rng(states * 10 + int(lambda_tcq * 10))
+    q = make_quantizer("tcq", model.gaussian_conditional, states=states, lambda_tcq=lambda_tcq)
+    L = q._lengths
+    all_k = np.array(list(itertools.product(range(-4, 5), repeat=6)), dtype=np.int64)
+    for trial in range(6):
+        n = 5 + trial % 2
+        r = rng.normal(0, 1.0, n)
+        sidx = rng.integers(0, 20, n)
+        w = rng.uniform(0.5, 2.0, n)
+        k = trellis.viterbi(r[None], w[None], sidx[None], q.delta, q.lambda_tcq, q.next_state, q.quantizer_of,
+                            len(q.conditional.scale_table), L["bits_p"], L["bits_m"], L["m_offset"], L["m_len"])
+        brute = _cost_numpy(q, np.unique(all_k[:, :n], axis=0), r, sidx, w).min()
+        found = _cost_numpy(q, k.astype(np.int64), r, sidx, w)[0]
+        assert found == pytest.approx(brute, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def latent(model, test_images: Path):
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(test_images / "coffee.png").convert("RGB"))[:192, :256].copy()
+    with torch.inference_mode():
+        y = model.g_a(pad(to_tensor(rgb)))
+        z = model.h_a(y)
+        z_hat = model.entropy_bottleneck.decompress(model.entropy_bottleneck.compress(z), z.shape[-2:])
+        scales, means = model.entropy_parameters(z_hat)
+    return rgb, y, means, scales
+
+
+@pytest.mark.parametrize("states", [4, 8])
+@pytest.mark.parametrize("layout", ["channel", "position", "single"])
+def test_decoder_reproduces_encoder_latents(model, latent, states: int, layout: str) -> None:
+    rgb, y, means, scales = latent
+    q = make_quantizer("tcq", model.gaussian_conditional, states=states, layout=layout)
+    k = q.quantize(y, means, scales)
+    back = q.decode(q.encode(k, scales), scales)
+    assert torch.equal(k, back)
+    assert torch.equal(q.dequantize(k, means), q.dequantize(back, means))
+
+
+@pytest.mark.parametrize("states", [4, 8])
+def test_image_round_trip_is_bit_exact(tiny_ckpt: Path, latent, states: int) -> None:
+    codec = Codec.from_checkpoint(tiny_ckpt)
+    rgb = latent[0]
+    enc = codec.encode(rgb, codec.quantizer("tcq", states=states, layout="channel"), with_recon=True)
+    assert np.array_equal(codec.decode(enc.data), enc.recon)
+
+
+def test_estimated_rate_is_close_to_real_stream(model, latent) -> None:
+    _, y, means, scales = latent
+    q = make_quantizer("tcq", model.gaussian_conditional, states=8, lambda_tcq=0.1)
+    k = q.quantize(y, means, scales)
+    real_bits = 8 * len(q.encode(k, scales))
+    assert q.estimated_bits(k, scales) == pytest.approx(real_bits, rel=0.03)
+
+
+def test_zero_lambda_is_minimum_distortion_and_beats_double_step_usq(model, latent) -> None:
+    _, y, means, scales = latent
+    q = make_quantizer("tcq", model.gaussian_conditional, states=8, lambda_tcq=0.0, delta=0.5)
+    mse_tcq = float(((q.dequantize(q.quantize(y, means, scales), means) - y) ** 2).mean())
+    r = y - means
+    mse_usq = float(((torch.round(r / (2 * q.delta)) * 2 * q.delta - r) ** 2).mean())  # Q0 or Q1 step alone
+    assert mse_tcq < mse_usq
+    # no path has lower distortion: each element is at least as close as its nearest union-grid level
+    assert mse_tcq >= float(((torch.round(r / q.delta) * q.delta - r) ** 2).mean())
+
+
+def test_weighting_changes_the_search(model, latent) -> None:
+    _, y, means, scales = latent
+    w = torch.linspace(0.2, 5.0, y.shape[1])
+    a = make_quantizer("tcq", model.gaussian_conditional, lambda_tcq=0.2).quantize(y, means, scales)
+    b = make_quantizer("tcq", model.gaussian_conditional, lambda_tcq=0.2, weights=w).quantize(y, means, scales)
+    assert not torch.equal(a, b)
+
+
+def test_corrupt_parameters_are_refused(model) -> None:
+    from lic.errors import LicError
+
+    with pytest.raises(LicError):
+        make_quantizer("tcq", model.gaussian_conditional, states=5)
+    with pytest.raises(LicError):
+        TCQ.from_packed(model.gaussian_conditional, b"\x00" * 3)
