@@ -20,6 +20,18 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Learned image compression with real USQ/TCQ bitstreams.")
 
 Device = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1, ...")
+TcqStates = typer.Option(None, "--tcq-states", help="TCQ trellis states: 4 or 8")
+TcqLambda = typer.Option(None, "--tcq-lambda", help="TCQ rate weight lambda_tcq in J = D + lambda_tcq * bits")
+TcqDelta = typer.Option(None, "--tcq-delta", help="TCQ step delta (Q0 and Q1 each have step 2*delta)")
+TcqLayout = typer.Option(None, "--tcq-layout", help="channel, position or single trellis")
+TcqWeighting = typer.Option(None, "--tcq-weighting", help="none, or decoder: weight errors by g_s sensitivity")
+
+
+def _tcq_params(states: Optional[int], lmbda: Optional[float], delta: Optional[float], layout: Optional[str],
+                weighting: Optional[str] = None) -> dict:
+    """The TCQ options that were given (the rest default to the checkpoint's or the library's)."""
+    given = {"states": states, "lambda_tcq": lmbda, "delta": delta, "layout": layout, "weighting": weighting}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _images(images: Optional[Path], split: str) -> Path:
@@ -43,6 +55,8 @@ def train(
     lmbda: float = typer.Option(..., "--lmbda", help="rate-distortion trade-off (MSE weight)"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write (and resume from)"),
     quantizer: str = typer.Option("usq", "--quantizer", help="quantizer the model is trained for"),
+    tcq_perturbation: Optional[str] = typer.Option(None, "--tcq-perturbation", help="switch (default) or uniform"),
+    tcq_delta: Optional[float] = TcqDelta,
     steps: int = typer.Option(2000, "--steps"),
     channels: tuple[int, int] = typer.Option((64, 96), "--channels", help="N M"),
     images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
@@ -58,7 +72,10 @@ def train(
     from lic.config import ModelConfig, TrainConfig
     from lic.train import train as run
 
-    model_cfg = ModelConfig(N=channels[0], M=channels[1], quantizer=quantizer)
+    qparams = {k: v for k, v in {"perturbation": tcq_perturbation, "delta": tcq_delta}.items() if v is not None}
+    if qparams and quantizer != "tcq":
+        raise LicError("--tcq-* options need --quantizer tcq")
+    model_cfg = ModelConfig(N=channels[0], M=channels[1], quantizer=quantizer, quantizer_params=qparams)
     cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, lr=lr, seed=seed,
                       checkpoint_every=checkpoint_every, device=device)
     m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume)
@@ -74,6 +91,11 @@ def compress(
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint"),
     out: Path = typer.Option(..., "-o", "--out", help="output .lic file"),
     quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: the checkpoint's"),
+    tcq_states: Optional[int] = TcqStates,
+    tcq_lambda: Optional[float] = TcqLambda,
+    tcq_delta: Optional[float] = TcqDelta,
+    tcq_layout: Optional[str] = TcqLayout,
+    tcq_weighting: Optional[str] = TcqWeighting,
     device: str = Device,
 ) -> None:
     """Code one image into a .lic bitstream."""
@@ -84,7 +106,8 @@ def compress(
     for note in notes:
         _warn(f"{image}: {note}")
     codec = Codec.from_checkpoint(model, device)
-    data = codec.encode(rgb, codec.quantizer(quantizer)).data
+    params = _tcq_params(tcq_states, tcq_lambda, tcq_delta, tcq_layout, tcq_weighting)
+    data = codec.encode(rgb, codec.quantizer(quantizer, **params)).data
     atomic_write_bytes(out, data)
     h, w = rgb.shape[:2]
     typer.echo(f"{out}: {len(data)} bytes, {len(data) * 8 / (h * w):.4f} bpp")
@@ -122,6 +145,11 @@ def evaluate(
     qualities: str = typer.Option("5,10,20,30,40,50,60,70,80,90,95", "--qualities", help="for --codec"),
     images: Optional[Path] = typer.Option(None, "--images", help="test images (default: bundled held-out set)"),
     quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: each checkpoint's own"),
+    tcq_states: Optional[int] = TcqStates,
+    tcq_lambda: Optional[float] = TcqLambda,
+    tcq_delta: Optional[float] = TcqDelta,
+    tcq_layout: Optional[str] = TcqLayout,
+    tcq_weighting: Optional[str] = TcqWeighting,
     name: Optional[str] = typer.Option(None, "--name", help="curve name in the JSON"),
     device: str = Device,
 ) -> None:
@@ -139,7 +167,8 @@ def evaluate(
             raise LicError(f"--qualities must be comma-separated integers, got {qualities!r}") from None
         ev = evaluate_codec(codec, files, qs)
     else:
-        ev = evaluate_checkpoints(list(model), files, quantizer, device, name=name or "lic")
+        params = _tcq_params(tcq_states, tcq_lambda, tcq_delta, tcq_layout, tcq_weighting)
+        ev = evaluate_checkpoints(list(model), files, quantizer, device, name=name or "lic", quantizer_params=params)
     if name:
         ev.name = name
     for image, notes in ev.notes.items():
@@ -172,6 +201,83 @@ def bdrate(
     if metrics:
         record = {"anchor": str(anchor), "test": str(test), "metric": metric, "method": method, "bd_rate_percent": value}
         atomic_write_bytes(metrics, (json.dumps(record, indent=2) + "\n").encode())
+
+
+latents_app = typer.Typer(no_args_is_help=True, help="Phase 2: datasets of truly quantized latents.")
+datasets_app = typer.Typer(no_args_is_help=True, help="Inspect and compare latent datasets.")
+app.add_typer(latents_app, name="latents")
+app.add_typer(datasets_app, name="datasets")
+
+
+@latents_app.command("make")
+def latents_make(
+    model: Path = typer.Option(..., "-m", "--model", help="checkpoint whose encoder and hyper networks are used"),
+    out: Path = typer.Option(..., "-o", "--out", help="Zarr group to write"),
+    quantizer: Optional[str] = typer.Option(None, "--quantizer", help="usq or tcq (default: the checkpoint's)"),
+    images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
+    patches: int = typer.Option(256, "--patches"),
+    patch_size: int = typer.Option(128, "--patch-size"),
+    seed: int = typer.Option(0, "--seed"),
+    chunk: int = typer.Option(16, "--chunk", help="samples per Zarr chunk"),
+    resume: bool = typer.Option(False, "--resume", help="complete an interrupted dataset"),
+    tcq_states: Optional[int] = TcqStates,
+    tcq_lambda: Optional[float] = TcqLambda,
+    tcq_delta: Optional[float] = TcqDelta,
+    tcq_layout: Optional[str] = TcqLayout,
+    tcq_weighting: Optional[str] = TcqWeighting,
+    device: str = Device,
+) -> None:
+    """Quantize training patches with the real quantizer and store them as a Zarr v3 group."""
+    from lic.latents import make_latents
+
+    params = _tcq_params(tcq_states, tcq_lambda, tcq_delta, tcq_layout, tcq_weighting)
+    make_latents(model, out, _images(images, "train"), quantizer, params, patches, patch_size, seed, chunk,
+                 resume, device)
+    typer.echo(f"{out}: {patches} samples")
+
+
+@app.command()
+def retrain(
+    mode: str = typer.Argument(..., help="decoder, hyper-decoder or control"),
+    model: Path = typer.Option(..., "-m", "--model", help="checkpoint to start from"),
+    latents: Path = typer.Option(..., "--latents", help="latent dataset (Zarr group)"),
+    out: Path = typer.Option(..., "-o", "--out", help="new checkpoint (metrics go to OUT.json)"),
+    steps: int = typer.Option(500, "--steps"),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    lr: float = typer.Option(1e-4, "--lr"),
+    lmbda: Optional[float] = typer.Option(None, "--lmbda", help="hyper-decoder: default the checkpoint's"),
+    seed: int = typer.Option(0, "--seed"),
+    allow_stale: bool = typer.Option(False, "--allow-stale", help="use a dataset made with other weights"),
+    device: str = Device,
+) -> None:
+    """Phases 3/4: retrain the decoder (or hyper-decoder + decoder) on truly quantized latents."""
+    from lic.retrain import RetrainConfig, retrain as run
+
+    cfg = RetrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, lmbda=lmbda, seed=seed,
+                        device=device, allow_stale=allow_stale)
+    rec = run(cfg, model, latents, out)
+    stale = " (stale dataset)" if rec["stale"] else ""
+    typer.echo(f"{out}: {mode}, {steps} steps, last batch PSNR {rec['psnr']:.2f} dB{stale}")
+
+
+@datasets_app.command("show")
+def datasets_show(path: Path = typer.Argument(..., help="latent dataset")) -> None:
+    """Print a dataset's provenance and index statistics (JSON)."""
+    import json
+
+    from lic.datasets import describe
+
+    typer.echo(json.dumps(describe(path), indent=2))
+
+
+@datasets_app.command("diff")
+def datasets_diff(a: Path = typer.Argument(...), b: Path = typer.Argument(...)) -> None:
+    """Compare two datasets: provenance, index statistics, differing indices (JSON)."""
+    import json
+
+    from lic.datasets import diff
+
+    typer.echo(json.dumps(diff(a, b), indent=2))
 
 
 def _warn(message: str) -> None:

@@ -44,6 +44,7 @@ class Codec:
         self.model = model.to(device).eval()
         self.fingerprint = fingerprint
         self.device = torch.device(device)
+        self._sensitivity: torch.Tensor | None = None
 
     @classmethod
     def from_checkpoint(cls, path: Path, device: str | torch.device = "cpu") -> "Codec":
@@ -51,12 +52,25 @@ class Codec:
         return cls(model, obj["fingerprint"], device)
 
     def quantizer(self, name: str | None = None, **params: Any) -> Quantizer:
-        """The model's own quantizer, or another one on the same entropy model."""
+        """The model's own quantizer, or another one on the same entropy model.
+
+        Parameters default to the checkpoint's. TCQ weights its search by the decoder's per-channel
+        sensitivity unless ``weighting="none"`` (measured better by PSNR at the real rate).
+        """
         own = self.model.config
-        if name is None or (name == own.quantizer and not params):
+        name = name or own.quantizer
+        params = {**(own.quantizer_params if name == own.quantizer else {}), **params}
+        if name == "tcq":
+            weighting = params.pop("weighting", "decoder")
+            if weighting == "decoder":
+                if self._sensitivity is None:
+                    self._sensitivity = self.model.channel_sensitivity()
+                params["weights"] = self._sensitivity
+            elif weighting != "none":
+                raise LicError(f"unknown TCQ weighting {weighting!r}; choose none or decoder")
+        elif name == own.quantizer and not params:
             return self.model.quantizer
-        base = own.quantizer_params if name == own.quantizer else {}
-        return make_quantizer(name, self.model.gaussian_conditional, **{**base, **params})
+        return make_quantizer(name, self.model.gaussian_conditional, **params)
 
     @torch.inference_mode()
     def encode(self, rgb: np.ndarray, quantizer: Quantizer | None = None, with_recon: bool = False) -> Encoded:

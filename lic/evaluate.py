@@ -132,8 +132,8 @@ def _run(ev: Evaluation, images: Iterable[Path], coders: dict[str, Coder], progr
     return ev
 
 
-def _lic_coder(codec: Codec, quantizer_name: str | None) -> Coder:
-    quantizer = codec.quantizer(quantizer_name)
+def _lic_coder(codec: Codec, quantizer_name: str | None, params: dict) -> Coder:
+    quantizer = codec.quantizer(quantizer_name, **params)
 
     def code(rgb: np.ndarray) -> tuple[int, np.ndarray, float, float]:
         t0 = time.perf_counter()
@@ -147,11 +147,12 @@ def _lic_coder(codec: Codec, quantizer_name: str | None) -> Coder:
 
 def evaluate_checkpoints(
     checkpoints: list[Path], images: list[Path], quantizer: str | None = None, device: str = "cpu",
-    name: str = "lic", progress: bool = True,
+    name: str = "lic", progress: bool = True, quantizer_params: dict | None = None,
 ) -> Evaluation:
     """One rate point per checkpoint, coded with ``quantizer`` (default: the checkpoint's own)."""
-    coders = {str(p): _lic_coder(Codec.from_checkpoint(p, device), quantizer) for p in checkpoints}
-    label = quantizer or "own quantizer"
+    params = quantizer_params or {}
+    coders = {str(p): _lic_coder(Codec.from_checkpoint(p, device), quantizer, params) for p in checkpoints}
+    label = " ".join([quantizer or "own quantizer"] + [f"{k}={v}" for k, v in params.items()])
     return _run(Evaluation(name, f"lic mean-scale hyperprior, {label}, real bitstreams"), images, coders, progress)
 
 

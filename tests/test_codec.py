@@ -74,3 +74,11 @@ def test_untrained_tables_are_a_clear_error(photo: np.ndarray) -> None:
     model = Hyperprior(ModelConfig(N=8, M=8))
     with pytest.raises((LicError, ValueError)):
         Codec(model, "00" * 32).encode(photo)
+
+
+def test_table_indexes_match_compressai(codec: Codec) -> None:
+    table = codec.model.gaussian_conditional.scale_table
+    scales = torch.cat([table, table * 0.999, table * 1.001, torch.rand(1000) * 300, torch.tensor([0.0, -1.0, 1e6])])
+    scales = scales.reshape(1, 1, 1, -1)
+    q = codec.model.quantizer
+    assert torch.equal(q.table_indexes(scales), codec.model.gaussian_conditional.build_indexes(scales))

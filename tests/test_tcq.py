@@ -97,7 +97,7 @@ def latent(model, test_images: Path):
 
 
 @pytest.mark.parametrize("states", [4, 8])
-@pytest.mark.parametrize("layout", ["channel", "position", "single"])
+@pytest.mark.parametrize("layout", ["channel", "row", "position", "single"])
 def test_decoder_reproduces_encoder_latents(model, latent, states: int, layout: str) -> None:
     rgb, y, means, scales = latent
     q = make_quantizer("tcq", model.gaussian_conditional, states=states, layout=layout)
@@ -149,3 +149,35 @@ def test_corrupt_parameters_are_refused(model) -> None:
         make_quantizer("tcq", model.gaussian_conditional, states=5)
     with pytest.raises(LicError):
         TCQ.from_packed(model.gaussian_conditional, b"\x00" * 3)
+
+
+@pytest.mark.parametrize("perturbation", ["switch", "uniform"])
+def test_perturbation_stays_in_a_cell_and_has_valid_likelihoods(model, perturbation: str) -> None:
+    torch.manual_seed(0)
+    q = make_quantizer("tcq", model.gaussian_conditional, delta=0.5, perturbation=perturbation)
+    y = torch.randn(2, 16, 8, 8, requires_grad=True)
+    means, scales = torch.zeros_like(y), torch.full_like(y, 0.8)
+    y_tilde, lik = q.perturb(y, means, scales)
+    assert float((y_tilde - y).abs().max()) <= 2 * q.delta / 2 + 1e-6
+    assert bool(((lik > 0) & (lik <= 1)).all())
+    (-torch.log2(lik).sum() + y_tilde.sum()).backward()
+    assert y.grad is not None and bool(torch.isfinite(y.grad).all())
+
+
+def test_tcq_trained_model_codes_with_its_own_quantizer(tmp_path: Path, train_images: Path, photo) -> None:
+    from conftest import TINY_TRAIN
+    from lic.config import ModelConfig
+    from lic.train import train
+
+    cfg = ModelConfig(N=16, M=16, quantizer="tcq", quantizer_params={"perturbation": "switch", "delta": 0.5})
+    out = tmp_path / "tcq.ckpt"
+    from dataclasses import replace
+
+    train(cfg, replace(TINY_TRAIN, steps=4), train_images, out, progress=False)
+    codec = Codec.from_checkpoint(out)
+    assert codec.model.quantizer.name == "tcq"
+    enc = codec.encode(photo, codec.quantizer(), with_recon=True)
+    from lic import bitstream
+
+    assert bitstream.unpack(enc.data, 10**8)[0].quantizer == TCQ.code
+    assert np.array_equal(codec.decode(enc.data), enc.recon)

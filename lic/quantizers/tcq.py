@@ -34,7 +34,7 @@ from lic.entropy import CdfTables, decode_symbols, encode_symbols
 from lic.errors import LicError
 from lic.quantizers.base import Quantizer
 
-LAYOUTS = ("channel", "position", "single")
+LAYOUTS = ("channel", "position", "single", "row")
 PERTURBATIONS = ("switch", "uniform")
 _PARAMS = struct.Struct(">ffBBI")
 _ESCAPE_BYPASS_BITS = 8.0  # the least a bypass-coded escape value costs in CompressAI's rANS
@@ -124,8 +124,10 @@ class TCQConditional(GaussianConditional):
 class TCQ(Quantizer):
     """Trellis-coded quantizer with 4 or 8 states on step ``delta``.
 
-    ``layout``: ``channel`` runs one trellis per channel over raster positions, ``position`` one
-    per spatial position across channels, ``single`` one over the whole latent. ``weights`` (one
+    ``layout``: ``channel`` runs one trellis per channel over raster positions, ``row`` one per
+    row of each channel, ``position`` one per spatial position across channels, ``single`` one
+    over the whole latent. The decoder takes one step per call for all trellises at once, so
+    ``row`` (latent width steps) decodes fastest of the per-channel layouts. ``weights`` (one
     per channel) scale the squared error in the search, e.g. by the decoder's sensitivity.
     """
 
@@ -133,7 +135,7 @@ class TCQ(Quantizer):
     code = 1
 
     def __init__(self, conditional: GaussianConditional, delta: float = 0.5, lambda_tcq: float = 0.1,
-                 states: int = 8, layout: str = "channel", perturbation: str = "switch",
+                 states: int = 8, layout: str = "row", perturbation: str = "switch",
                  weights: Tensor | None = None) -> None:
         super().__init__(conditional)
         if states not in trellis.NEXT_STATE:
@@ -195,6 +197,8 @@ class TCQ(Quantizer):
             rows = t.reshape(B * C, H * W)
         elif self.layout == "position":
             rows = t.permute(0, 2, 3, 1).reshape(B * H * W, C)
+        elif self.layout == "row":
+            rows = t.reshape(B * C * H, W)
         else:
             rows = t.reshape(B, C * H * W)
         return np.ascontiguousarray(rows.numpy())

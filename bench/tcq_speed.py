@@ -1,0 +1,85 @@
+"""TCQ speed on a 768x512 image, measured side by side in one run:
+
+- the 8-state Viterbi search alone, in latent elements per second (numba, one core);
+- whole-image encode and decode with TCQ against USQ on the same model, as ratios.
+
+    python bench/tcq_speed.py [--model CKPT] [--layout channel|position|single] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from lic import trellis
+from lic.checkpoint import weights_fingerprint
+from lic.codec import Codec, pad
+from lic.config import ModelConfig
+from lic.data import default_images, to_tensor
+from lic.models import Hyperprior
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, help="checkpoint (default: an untrained N=64, M=96 model)")
+    ap.add_argument("--layout", default="channel")
+    ap.add_argument("--states", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+
+    if args.model:
+        codec = Codec.from_checkpoint(args.model)
+    else:
+        model = Hyperprior(ModelConfig(N=64, M=96)).eval()
+        model.update(force=True)
+        codec = Codec(model, weights_fingerprint(model.state_dict()))
+    m = codec.model
+    rgb = np.asarray(Image.open(default_images("test") / "coffee.png").convert("RGB").resize((768, 512)))
+    tcq = codec.quantizer("tcq", states=args.states, layout=args.layout)
+    usq = codec.quantizer("usq")
+
+    with torch.inference_mode():
+        y = m.g_a(pad(to_tensor(rgb)))
+        z = m.h_a(y)
+        z_hat = m.entropy_bottleneck.decompress(m.entropy_bottleneck.compress(z), z.shape[-2:])
+        scales, means = m.entropy_parameters(z_hat)
+    r = tcq.to_rows((y - means).double())
+    sidx = tcq.to_rows(tcq.table_indexes(scales).long())
+    w = np.ones_like(r)
+    L = tcq._lengths
+    S = len(m.gaussian_conditional.scale_table)
+
+    def search() -> None:
+        trellis.viterbi(r, w, sidx, tcq.delta, tcq.lambda_tcq, tcq.next_state, tcq.quantizer_of, S,
+                        L["bits_p"], L["bits_m"], L["m_offset"], L["m_len"])
+
+    t_search = median_time(search, args.repeats)
+    data = {"usq": codec.encode(rgb, usq).data, "tcq": codec.encode(rgb, tcq).data}
+    enc = {k: median_time(lambda q=q: codec.encode(rgb, q), args.repeats) for k, q in (("usq", usq), ("tcq", tcq))}
+    dec = {k: median_time(lambda d=d: codec.decode(d), args.repeats) for k, d in data.items()}
+    print(f"latent {tuple(y.shape)} = {y.numel()} elements, {args.states} states, layout {args.layout}, "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"viterbi: {t_search * 1e3:.1f} ms = {y.numel() / t_search / 1e6:.2f} M elements/s (one core)")
+    print(f"bytes: usq {len(data['usq'])}, tcq {len(data['tcq'])}")
+    print(f"encode: usq {enc['usq'] * 1e3:.1f} ms, tcq {enc['tcq'] * 1e3:.1f} ms, ratio {enc['tcq'] / enc['usq']:.3f}")
+    print(f"decode: usq {dec['usq'] * 1e3:.1f} ms, tcq {dec['tcq'] * 1e3:.1f} ms, ratio {dec['tcq'] / dec['usq']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

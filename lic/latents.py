@@ -1,0 +1,196 @@
+"""Phase 2: offline datasets of truly quantized latents, stored as Zarr v3 groups.
+
+One group per (checkpoint, quantizer). The encoder and hyper networks are frozen; each training
+patch is run through them and quantized with the real quantizer (USQ rounding or TCQ's Viterbi).
+Arrays are chunked along the sample axis and zstd-compressed:
+
+    x        uint8    N x 3 x P x P        the patches
+    y        float32  N x M x P/16 x P/16  unquantized latents (phase 4 re-quantizes them)
+    y_hat    float32  N x M x P/16 x P/16  dequantized latents
+    indices  int32    N x M x P/16 x P/16
+    means    float32, scales float32       N x M x P/16 x P/16
+    z_hat    float32  N x N' x P/64 x P/64 quantized hyper-latent
+
+The group's attributes hold the provenance (see :func:`provenance`). Generation writes chunk by
+chunk; chunk ``i`` depends only on ``(seed, i)``, so a killed run resumes where it stopped and
+ends with the same arrays as an uninterrupted one. ``complete: true`` is written last; readers
+refuse a group without it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+from tqdm import tqdm
+
+from lic import __version__
+from lic.checkpoint import ENCODER_PREFIXES, weights_fingerprint
+from lic.codec import Codec
+from lic.data import PatchSampler, folder_fingerprint, list_images
+from lic.errors import LicError
+
+ARRAYS = ("x", "y", "y_hat", "indices", "means", "scales", "z_hat")
+LATENT_STRIDE, HYPER_STRIDE = 16, 64
+
+
+def encoder_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 of the weights a latent dataset depends on: ``g_a``, ``h_a``, ``h_s`` and the
+    entropy models (everything but the decoder ``g_s``)."""
+    return weights_fingerprint(model.state_dict(), ENCODER_PREFIXES)
+
+
+def provenance(codec: Codec, quantizer_name: str, quantizer_params: dict[str, Any], images: Path,
+               patches: int, patch_size: int, seed: int, chunk: int) -> dict[str, Any]:
+    """What a dataset was made from; two datasets with equal provenance hold equal arrays."""
+    return {
+        "encoder_fingerprint": encoder_fingerprint(codec.model),
+        "model_config": codec.model.config.to_dict(),
+        "quantizer": quantizer_name,
+        "quantizer_params": quantizer_params,
+        "images_fingerprint": folder_fingerprint(list_images(images)),
+        "patch_size": patch_size,
+        "patches": patches,
+        "seed": seed,
+        "chunk": chunk,
+    }
+
+
+def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | None = None,
+                 quantizer_params: dict[str, Any] | None = None, patches: int = 256, patch_size: int = 128,
+                 seed: int = 0, chunk: int = 16, resume: bool = False, device: str = "cpu",
+                 progress: bool = True) -> Path:
+    """Write (or, with ``resume``, complete) the latent dataset ``out``."""
+    if patches < 1 or chunk < 1 or patch_size % HYPER_STRIDE:
+        raise LicError(f"need patches >= 1, chunk >= 1 and a patch size that is a multiple of {HYPER_STRIDE}")
+    codec = Codec.from_checkpoint(checkpoint, device)
+    model = codec.model
+    name = quantizer or model.config.quantizer
+    params = dict(quantizer_params or {})
+    q = codec.quantizer(name, **params)
+    prov = provenance(codec, name, {**q.params(), **params}, images, patches, patch_size, seed, chunk)
+    out = Path(out)
+    if out.exists():
+        if not resume:
+            raise LicError(f"{out} exists; pass --resume to complete it, or choose another output")
+        group = zarr.open_group(out, mode="r+")
+        old = {k: group.attrs.get(k) for k in prov}
+        if _jsonable(old) != _jsonable(prov):
+            diff = ", ".join(k for k in prov if _jsonable(old[k]) != _jsonable(prov[k]))
+            raise LicError(f"cannot resume {out}: it was made with a different {diff}")
+    else:
+        group = _create(out, model, prov, patches, patch_size, chunk)
+    done = set(group.attrs.get("chunks_done", []))
+    sampler = PatchSampler.from_folder(images, patch_size, chunk)
+    n_chunks = math.ceil(patches / chunk)
+    bar = tqdm(total=n_chunks, initial=len(done), desc=f"latents {name}", disable=not progress, dynamic_ncols=True)
+    for i in range(n_chunks):
+        if i in done:
+            continue
+        lo, hi = i * chunk, min(patches, (i + 1) * chunk)
+        x = sampler.sample(torch.Generator().manual_seed(seed * 1_000_003 + i))[: hi - lo].to(device)
+        arrays = _encode(model, q, x)
+        for key, value in arrays.items():
+            group[key][lo:hi] = value
+        done.add(i)
+        group.attrs["chunks_done"] = sorted(done)  # written after the chunk's data
+        bar.update(1)
+    bar.close()
+    group.attrs.update({"complete": True, "created": dt.datetime.now(dt.timezone.utc).isoformat()})
+    return out
+
+
+def _create(out: Path, model: torch.nn.Module, prov: dict[str, Any], n: int, p: int, chunk: int) -> zarr.Group:
+    group = zarr.open_group(out, mode="w")
+    M, N = model.M, model.N
+    lat, hyp = p // LATENT_STRIDE, p // HYPER_STRIDE
+    shapes = {"x": ((3, p, p), "uint8"), "z_hat": ((N, hyp, hyp), "float32"), "indices": ((M, lat, lat), "int32")}
+    for key in ARRAYS:
+        shape, dtype = shapes.get(key, ((M, lat, lat), "float32"))
+        group.create_array(key, shape=(n, *shape), chunks=(chunk, *shape), dtype=dtype,
+                           compressors=zarr.codecs.ZstdCodec(level=3))
+    group.attrs.update({**prov, "code_version": __version__, "complete": False, "chunks_done": []})
+    return group
+
+
+@torch.inference_mode()
+def _encode(model: torch.nn.Module, q: Any, x: torch.Tensor) -> dict[str, np.ndarray]:
+    y = model.g_a(x)
+    z = model.h_a(y)
+    z_hat = model.entropy_bottleneck.decompress(model.entropy_bottleneck.compress(z), z.shape[-2:])
+    scales, means = model.entropy_parameters(z_hat)
+    indices = q.quantize(y, means, scales)
+    y_hat = q.dequantize(indices, means)
+    out = {"y": y, "y_hat": y_hat, "indices": indices, "means": means, "scales": scales, "z_hat": z_hat}
+    arrays = {k: v.detach().cpu().numpy() for k, v in out.items()}
+    arrays["x"] = x.mul(255).round().to(torch.uint8).cpu().numpy()
+    return arrays
+
+
+def _jsonable(value: Any) -> Any:
+    """Normalise for comparison with attributes read back from JSON (tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def open_latents(path: Path) -> zarr.Group:
+    """Open a complete latent dataset read-only; refuse an unfinished one."""
+    path = Path(path)
+    try:
+        group = zarr.open_group(path, mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
+        raise LicError(f"{path}: not a latent dataset") from None
+    if not group.attrs.get("complete"):
+        raise LicError(f"{path}: dataset is incomplete (generation was interrupted); rerun with --resume")
+    return group
+
+
+def staleness(group: zarr.Group, model: torch.nn.Module) -> list[str]:
+    """What differs between a dataset's provenance and a model it would train; empty if fresh."""
+    problems = []
+    fp = encoder_fingerprint(model)
+    if group.attrs["encoder_fingerprint"] != fp:
+        problems.append(f"encoder+hyper fingerprint {group.attrs['encoder_fingerprint'][:16]} (dataset) != "
+                        f"{fp[:16]} (checkpoint)")
+    cfg = model.config.to_dict()
+    for key in ("N", "M", "architecture"):
+        if group.attrs["model_config"].get(key) != cfg[key]:
+            problems.append(f"{key} {group.attrs['model_config'].get(key)} (dataset) != {cfg[key]} (checkpoint)")
+    return problems
+
+
+class LatentDataset(torch.utils.data.Dataset):
+    """Samples of a latent dataset as tensors; ``x`` as float in [0, 1].
+
+    The arrays named in ``keys`` are read into memory once (10,000 patches of 128x128 at M=96
+    take about 0.9 GB for ``y_hat`` and ``x``), so training never waits on decompression.
+    """
+
+    def __init__(self, path: Path, keys: tuple[str, ...] = ("y_hat", "x")) -> None:
+        group = open_latents(path)
+        self.attrs = dict(group.attrs)
+        self.keys = keys
+        self.arrays = {k: group[k][:] for k in keys}
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return tuple(self._tensor(k, self.arrays[k][i]) for k in self.keys)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Many samples at once (fancy indexing), for fast loaders."""
+        idx = np.sort(index.numpy())
+        return tuple(self._tensor(k, self.arrays[k][idx]) for k in self.keys)
+
+    @staticmethod
+    def _tensor(key: str, value: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(value))
+        return t.float().div_(255.0) if key == "x" else t
+

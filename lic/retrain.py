@@ -1,0 +1,125 @@
+"""Phases 3 and 4: retraining on truly quantized latents, and the control run.
+
+- ``decoder`` (phase 3): only ``g_s`` learns, on the dataset's ``(y_hat, x)`` pairs;
+  loss ``MSE(g_s(y_hat), x)``. Encoder and hyper networks stay bit-identical.
+- ``hyper-decoder`` (phase 4, USQ): ``h_s`` and ``g_s`` learn with rate plus distortion. ``y`` and
+  ``z_hat`` are fixed; at every step ``means, scales = h_s(z_hat)``, the true indices
+  ``k = round(y - means)`` are recomputed, ``y_hat = means + k``, and
+  ``L = lmbda * 255^2 * MSE(g_s(y_hat), x) + bpp(k | scales)``.
+- ``control``: ``g_s`` learns for the same steps on noise-approximated latents (the quantizer's
+  training perturbation of ``y``), to separate the gain of true quantization from that of more
+  training.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from lic.checkpoint import load_checkpoint, save_checkpoint
+from lic.errors import LicError
+from lic.fileio import atomic_write_bytes
+from lic.latents import LatentDataset, open_latents, staleness
+
+MODES = ("decoder", "hyper-decoder", "control")
+_KEYS = {"decoder": ("y_hat", "x"), "control": ("y", "means", "scales", "x"), "hyper-decoder": ("y", "z_hat", "x")}
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    mode: str
+    steps: int = 500
+    batch_size: int = 8
+    lr: float = 1e-4
+    lmbda: float | None = None  # hyper-decoder only; default: the checkpoint's training lambda
+    seed: int = 0
+    device: str = "cpu"
+    allow_stale: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise LicError(f"unknown retraining mode {self.mode!r}; choose one of {MODES}")
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise LicError("steps and batch size must be at least 1 and the learning rate positive")
+
+
+def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
+            on_log: Callable[[int, dict[str, float]], None] | None = None, log_every: int = 50,
+            progress: bool = True) -> dict[str, float | str | list[str]]:
+    """Retrain ``checkpoint`` on dataset ``latents``; writes checkpoint ``out`` and ``out.json`` metrics."""
+    model, obj = load_checkpoint(checkpoint, cfg.device)
+    group = open_latents(latents)
+    stale = staleness(group, model)
+    if stale and not cfg.allow_stale:
+        raise LicError(f"{latents} is stale for {checkpoint}: {'; '.join(stale)} (--allow-stale to use it anyway)")
+    if stale:
+        warnings.warn(f"using stale dataset {latents}: {'; '.join(stale)}", stacklevel=2)
+    lmbda = cfg.lmbda
+    if cfg.mode == "hyper-decoder":
+        if group.attrs["quantizer"] != "usq":
+            raise LicError("hyper-decoder retraining needs a USQ dataset (TCQ indices cannot be recomputed per step)")
+        if lmbda is None:
+            lmbda = (obj.get("train_state") or {}).get("train_config", {}).get("lmbda")
+            if lmbda is None:
+                raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
+    data = LatentDataset(latents, _KEYS[cfg.mode])
+    device = torch.device(cfg.device)
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    learn = [model.g_s] + ([model.h_s] if cfg.mode == "hyper-decoder" else [])
+    params = [p for m in learn for p in m.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    metrics: dict[str, float] = {}
+    bar = tqdm(range(1, cfg.steps + 1), desc=f"retrain {cfg.mode}", disable=not progress, dynamic_ncols=True)
+    for step in bar:
+        batch = [t.to(device) for t in data.batch(torch.randint(len(data), (cfg.batch_size,), generator=gen))]
+        optimizer.zero_grad(set_to_none=True)
+        loss, metrics = _step(model, cfg.mode, batch, lmbda)
+        loss.backward()
+        optimizer.step()
+        metrics["step"] = step
+        bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.2f}")
+        if on_log and (step % log_every == 0 or step == cfg.steps):
+            on_log(step, metrics)
+    model.eval()
+    record = {**metrics, "mode": cfg.mode, "dataset": str(latents), "base_checkpoint": str(checkpoint),
+              "stale": stale, "config": asdict(cfg) | {"lmbda": lmbda}}
+    save_checkpoint(out, model, meta={"retrain": record})
+    atomic_write_bytes(Path(out).with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
+    return record
+
+
+def _step(model: torch.nn.Module, mode: str, batch: list[torch.Tensor], lmbda: float | None
+          ) -> tuple[torch.Tensor, dict[str, float]]:
+    if mode == "decoder":
+        y_hat, x = batch
+        bpp = None
+    elif mode == "control":
+        y, means, scales, x = batch
+        y_hat, _ = model.quantizer.perturb(y, means, scales)
+        bpp = None
+    else:
+        y, z_hat, x = batch
+        scales, means = model.h_s(z_hat).chunk(2, 1)
+        k = torch.round(y - means).detach()
+        y_hat = means + k
+        gc = model.gaussian_conditional
+        lik = gc.likelihood_lower_bound(gc._likelihood(k, scales))
+        bpp = -torch.log2(lik).sum() / (x.shape[0] * x.shape[2] * x.shape[3])
+    mse = torch.mean((model.g_s(y_hat) - x) ** 2)
+    loss = mse if bpp is None else lmbda * 255**2 * mse + bpp
+    metrics = {"loss": float(loss.detach()), "mse": float(mse.detach()), "psnr": float(-10 * torch.log10(mse.detach()))}
+    if bpp is not None:
+        metrics["bpp_y"] = float(bpp.detach())
+    return loss, metrics
