@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The pipeline's flows report to one Prefect server: PREFECT_API_URL if set (a server you run,
+# e.g. `prefect server start`, to watch in its UI), else one that flows/server.py starts for the run.
 demo: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m flows.server $(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
 test: setup

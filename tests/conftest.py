@@ -62,3 +62,13 @@ def run_cli(*args: str) -> int:
     finally:
         sys.argv = old
     return 0
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """One temporary Prefect server for the session (its URL); flows in subprocesses use it too."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()

@@ -174,10 +174,16 @@ class TCQ(Quantizer):
 
     @cached_property
     def tables(self) -> TCQConditional:
-        with torch.inference_mode(False):  # persistent state, even when first used while coding
-            t = TCQConditional(self.conditional.scale_table.tolist(), self.delta)
-            t.update()
-        return t
+        """The TCQ tables for this scale table and ``delta``, built once per entropy model."""
+        c = self.conditional
+        cache = c.__dict__.setdefault("_lic_tcq_tables", {})
+        key = (tuple(c.scale_table.tolist()), self.delta)
+        if key not in cache:
+            with torch.inference_mode(False):  # persistent state, even when first built while coding
+                t = TCQConditional(list(key[0]), self.delta)
+                t.update()
+            cache[key] = t
+        return cache[key]
 
     @cached_property
     def _lengths(self) -> dict[str, np.ndarray]:

@@ -1,0 +1,63 @@
+"""Helpers shared by the flows: params, paths, logging into Prefect, and a tiny CLI."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from prefect import get_run_logger
+
+from lic.errors import LicError
+
+PARAMS = Path("params.yaml")
+MODELS, LATENTS, EVAL = Path("artifacts/models"), Path("artifacts/latents"), Path("artifacts/eval")
+
+
+def load_params(path: Path = PARAMS) -> dict[str, Any]:
+    """``params.yaml`` as a dict (the one place that knows the numbers)."""
+    try:
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise LicError(f"{path}: no such params file") from None
+
+
+def checkpoint(quantizer: str, variant: str, key: str) -> Path:
+    """``artifacts/models/<quantizer>-<variant>/<lambda key>.ckpt``; variant ``base`` is phase 1."""
+    return MODELS / f"{quantizer}-{variant}" / f"{key}.ckpt"
+
+
+def latents(quantizer: str, key: str) -> Path:
+    return LATENTS / f"{quantizer}-{key}.zarr"
+
+
+def tcq_coding(params: dict[str, Any], quantizer: str) -> dict[str, Any]:
+    """TCQ coding parameters (lambda_tcq, states, layout, weighting) for ``quantizer``."""
+    return dict(params.get("tcq", {}).get("code", {})) if quantizer == "tcq" else {}
+
+
+def log_progress(label: str) -> Callable[[int, dict[str, float]], None]:
+    """A ``on_log(step, metrics)`` callback that writes to the Prefect run logger."""
+    logger = get_run_logger()
+
+    def on_log(step: int, metrics: dict[str, float]) -> None:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "step")
+        logger.info("%s step %d: %s", label, step, shown)
+
+    return on_log
+
+
+def main(flow: Callable[..., Any]) -> None:
+    """Run ``flow`` with positional command-line arguments (strings), one line on errors."""
+    names = list(inspect.signature(flow.fn).parameters)
+    args = sys.argv[1:]
+    if len(args) > len(names) or any(a in ("-h", "--help") for a in args):
+        print(f"usage: python -m {flow.fn.__module__} {' '.join(names)}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        flow(*args)
+    except LicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,47 @@
+"""Evaluation flow: real bitstreams of one model variant over all lambdas, or a Pillow anchor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+
+from flows.common import EVAL, checkpoint, load_params, main, tcq_coding
+from lic.data import list_images
+from lic.evaluate import CLASSICAL, evaluate_checkpoints, evaluate_codec
+
+
+@task
+def evaluate_variant(name: str, images: str, ckpts: list[str] | None, quantizer: str | None,
+                     qparams: dict, qualities: list[int]) -> str:
+    files = list_images(Path(images))
+    if ckpts is None:
+        ev = evaluate_codec(name, files, qualities, progress=False)
+    else:
+        ev = evaluate_checkpoints([Path(c) for c in ckpts], files, quantizer, name=name, progress=False,
+                                  quantizer_params=qparams)
+    out = EVAL / f"{name}.json"
+    ev.write(out)
+    logger = get_run_logger()
+    res = ev.to_json()["results"]
+    for point, bpp, psnr in zip(ev.points(), res["bpp"], res["psnr-rgb"]):
+        logger.info("%s %s: %.4f bpp, %.2f dB", name, point, bpp, psnr)
+    for image, reason in ev.failed.items():
+        logger.warning("skipped %s: %s", image, reason)
+    return str(out)
+
+
+@flow(name="evaluate")
+def evaluate(variant: str) -> str:
+    """``variant`` is ``<quantizer>-<variant>`` (e.g. ``usq-base``, ``tcq-decoder``) or a codec."""
+    p = load_params()
+    images = p["data"]["test_images"]
+    if variant in CLASSICAL:
+        return evaluate_variant(variant, images, None, None, {}, list(p["evaluate"]["qualities"]))
+    quantizer, kind = variant.split("-", 1)
+    ckpts = [str(checkpoint(quantizer, kind, key)) for key in p["lmbdas"]]
+    return evaluate_variant(variant, images, ckpts, quantizer, tcq_coding(p, quantizer), [])
+
+
+if __name__ == "__main__":
+    main(evaluate)

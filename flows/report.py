@@ -1,0 +1,28 @@
+"""Report flow: RD curves, BD-rate tables and metrics from every evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+
+from flows.common import EVAL, load_params, main
+from lic.report import make_report
+
+
+@task
+def write_report(eval_dir: str, out_dir: str, profile: str) -> str:
+    metrics = make_report(Path(eval_dir), Path(out_dir), profile, notes=Path(out_dir) / "NOTES.md")
+    logger = get_run_logger()
+    for name, value in metrics["bd_rate_psnr_percent"].items():
+        logger.info("BD-rate %s: %.2f%%", name, value)
+    return out_dir
+
+
+@flow(name="report")
+def report() -> str:
+    return write_report(str(EVAL), "reports", load_params().get("profile", "custom"))
+
+
+if __name__ == "__main__":
+    main(report)

@@ -1,0 +1,118 @@
+"""The DVC pipeline end to end on a tiny profile, in a temporary git repository, with its flows
+reporting to a Prefect test server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_PARAMS = {
+    "profile": "tiny",
+    "data": {"train_images": "tiny/train", "test_images": "tiny/test"},
+    "model": {"N": 16, "M": 16},
+    "lmbdas": {"q2": 0.0035, "q6": 0.0483},
+    "quantizers": ["usq", "tcq"],
+    "pretrain": {"steps": 4, "batch_size": 2, "patch_size": 64, "lr": 0.001, "seed": 0, "checkpoint_every": 2},
+    "tcq": {"train": {"delta": 0.5, "perturbation": "switch"},
+            "code": {"states": 8, "lambda_tcq": 0.1, "layout": "row", "weighting": "decoder"}},
+    "latents": {"patches": 4, "patch_size": 64, "chunk": 2, "seed": 0},
+    "retrain": {"steps": 2, "batch_size": 2, "lr": 0.0001, "seed": 0},
+    "evaluate": {"codecs": ["jpeg"], "qualities": [30, 70]},
+}
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1500) -> str:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args}: {proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _status(repo: Path, env: dict[str, str]) -> set[str]:
+    out = _run([str(Path(sys.executable).parent / "dvc"), "status"], repo, env)
+    return {line.rstrip(":") for line in out.splitlines() if line and not line.startswith(("\t", " "))} - {
+        "Data and pipelines are up to date."}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images: Path) -> tuple[Path, dict]:
+    repo = tmp_path_factory.mktemp("pipeline")
+    for name in ("lic", "flows"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    (repo / "reports").mkdir()
+    (repo / "reports" / "NOTES.md").write_text("## Notes\n")
+    (repo / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
+    for split, names in (("train", ["coffee", "rocket"]), ("test", ["china", "coffee"])):
+        (repo / "tiny" / split).mkdir(parents=True)
+        for name in names:
+            img = np.asarray(Image.open(test_images / f"{name}.png").convert("RGB"))[:192, :192]
+            Image.fromarray(img).save(repo / "tiny" / split / f"{name}.png")
+    env = dict(os.environ, PREFECT_API_URL=prefect_api, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               PYTHONPATH=str(repo))
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+        _run(cmd, repo, env)
+    _run(["dvc", "repro"], repo, env)
+    return repo, env
+
+
+def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
+    path, env = repo
+    for q, kinds in (("usq", ["base", "decoder", "control", "hyper-decoder"]), ("tcq", ["base", "decoder", "control"])):
+        for kind in kinds:
+            for key in TINY_PARAMS["lmbdas"]:
+                assert (path / "artifacts" / "models" / f"{q}-{kind}" / f"{key}.ckpt").is_file()
+            assert (path / "artifacts" / "eval" / f"{q}-{kind}.json").is_file()
+        for key in TINY_PARAMS["lmbdas"]:
+            assert (path / "artifacts" / "latents" / f"{q}-{key}.zarr" / "zarr.json").is_file()
+    for name in ("rd_psnr.png", "rd_msssim.png", "bdrate.md", "bdrate.csv", "per_image.csv", "metrics.json",
+                 "README.md"):
+        assert (path / "reports" / name).is_file(), name
+    assert "tiny" in (path / "reports" / "README.md").read_text()
+    assert _status(path, env) == set()
+
+
+def test_tcq_parameter_change_reruns_only_tcq_latents_and_followers(repo: tuple[Path, dict]) -> None:
+    path, env = repo
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["tcq"]["code"]["lambda_tcq"] = 0.2
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    try:
+        assert _status(path, env) == {"latents-tcq@q2", "latents-tcq@q6", "evaluate-tcq@base",
+                                      "evaluate-tcq@decoder", "evaluate-tcq@control"}
+    finally:
+        (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
+    assert _status(path, env) == set()
+
+
+def test_new_hyperprior_marks_its_latent_datasets_changed(repo: tuple[Path, dict]) -> None:
+    path, env = repo
+    ckpt = path / "artifacts" / "models" / "usq-base" / "q2.ckpt"
+    original = ckpt.read_bytes()
+    try:
+        ckpt.write_bytes(original + b"\0")  # any new content counts as a new pretrained model
+        changed = _status(path, env)
+    finally:
+        ckpt.write_bytes(original)
+    assert {"latents-usq@q2", "retrain-usq@decoder-q2", "retrain-usq@control-q2",
+            "retrain-usq@hyper-decoder-q2"} <= changed
+    assert not any(s.startswith("latents-tcq") or s.endswith("q6") for s in changed)
+
+
+def test_flow_runs_are_completed_in_the_api(repo: tuple[Path, dict], prefect_api: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs()
+        flows = {f.id: f.name for f in client.read_flows()}
+    names = {flows[r.flow_id] for r in runs if r.state and r.state.is_completed()}
+    assert {"pretrain", "make_latents", "retrain", "evaluate", "report"} <= names
+    assert all(r.state.is_completed() for r in runs if flows[r.flow_id] in names)

@@ -1,0 +1,165 @@
+"""Failure behaviour: hostile bitstreams (fuzzing), absurd headers, kills, cross-process decoding.
+
+Every case either decodes or ends with the project's own one-line error (``LicError``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lic import bitstream
+from lic.checkpoint import read_checkpoint
+from lic.codec import Codec
+from lic.errors import LicError
+
+
+@pytest.fixture(scope="module")
+def codec(tiny_ckpt: Path) -> Codec:
+    return Codec.from_checkpoint(tiny_ckpt)
+
+
+def mutate(data: bytes, rng: np.random.Generator) -> bytes:
+    """Bit flips, truncation, byte overwrites or insertions; often with a re-forged checksum so
+    that the mutation reaches the header checks and the rANS decoders."""
+    b = bytearray(data)
+    kind = rng.integers(4)
+    if kind == 0:
+        for _ in range(rng.integers(1, 4)):
+            pos = rng.integers(len(b))
+            b[pos] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        b = b[: rng.integers(len(b))]
+    elif kind == 2:
+        b[rng.integers(len(b))] = rng.integers(256)
+    else:
+        pos = rng.integers(len(b))
+        b[pos:pos] = bytes(rng.integers(0, 256, rng.integers(1, 9)).astype(np.uint8))
+    if rng.random() < 0.7 and len(b) > 4:
+        b[-4:] = struct.pack(">I", zlib.crc32(bytes(b[:-4])))
+    return bytes(b)
+
+
+def fuzz(codec: Codec, photo: np.ndarray, cases: int, seed: int) -> dict[str, int]:
+    rng = np.random.default_rng(seed)
+    outcomes: dict[str, int] = {"decoded": 0, "refused": 0}
+    streams = [codec.encode(photo[:70, :90].copy(), codec.quantizer(q)).data for q in ("usq", "tcq")]
+    for i in range(cases):
+        data = mutate(streams[i % 2], rng)
+        try:
+            out = codec.decode(data)
+            assert out.dtype == np.uint8 and out.ndim == 3
+            outcomes["decoded"] += 1
+        except LicError:
+            outcomes["refused"] += 1
+    return outcomes
+
+
+def test_fuzzed_streams_decode_or_are_refused(codec: Codec, photo: np.ndarray) -> None:
+    outcomes = fuzz(codec, photo, 300, seed=0)
+    assert sum(outcomes.values()) == 300 and outcomes["refused"] > 0
+
+
+@pytest.mark.slow
+def test_fuzzed_streams_at_scale(codec: Codec, photo: np.ndarray) -> None:
+    outcomes = fuzz(codec, photo, 10_000, seed=1)
+    print(f"fuzz 10000 cases: {outcomes}")
+    assert sum(outcomes.values()) == 10_000
+
+
+def _forge(header: bytes, rest: bytes = b"\x00\x00" + b"\x00\x00\x00\x00" * 2) -> bytes:
+    body = header + rest
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("height,width", [(0, 10), (10, 0), (2**31, 1), (65536, 65536), (2**32 - 1, 2**32 - 1)])
+def test_absurd_sizes_are_refused_before_allocating(codec: Codec, height: int, width: int) -> None:
+    head = struct.pack(">4sBB8sII", bitstream.MAGIC, bitstream.VERSION, 0, bytes.fromhex(codec.fingerprint)[:8],
+                       height, width)
+    with pytest.raises(LicError, match="invalid image size"):
+        codec.decode(_forge(head))
+
+
+@pytest.mark.parametrize("data,match", [
+    (b"", "too short"),
+    (b"GIF89a" + b"\x00" * 40, "bad magic"),
+    (bitstream.MAGIC + b"\x09" + b"\x00" * 40, "version"),
+])
+def test_not_our_streams_are_refused(codec: Codec, data: bytes, match: str) -> None:
+    with pytest.raises(LicError, match=match):
+        codec.decode(data)
+
+
+def test_huge_length_field_is_refused(codec: Codec, photo: np.ndarray) -> None:
+    data = bytearray(codec.encode(photo[:64, :64].copy()).data)
+    qlen_at = struct.calcsize(">4sBB8sII")
+    zlen_at = qlen_at + 2
+    data[zlen_at : zlen_at + 4] = struct.pack(">I", 2**32 - 1)
+    data[-4:] = struct.pack(">I", zlib.crc32(bytes(data[:-4])))
+    with pytest.raises(LicError, match="past the end"):
+        codec.decode(bytes(data))
+
+
+_CROSS = """
+import sys, numpy as np, torch
+torch.set_num_threads(int(sys.argv[1]))
+from lic.codec import Codec
+from PIL import Image
+codec = Codec.from_checkpoint(sys.argv[2])
+if sys.argv[3] == "encode":
+    rgb = np.asarray(Image.open(sys.argv[4]).convert("RGB"))[:200, :260].copy()
+    for q in ("usq", "tcq"):
+        enc = codec.encode(rgb, codec.quantizer(q), with_recon=True)
+        open(sys.argv[5] + q + ".lic", "wb").write(enc.data)
+        np.save(sys.argv[5] + q + ".npy", enc.recon)
+else:
+    for q in ("usq", "tcq"):
+        np.save(sys.argv[5] + q + ".dec.npy", codec.decode(open(sys.argv[5] + q + ".lic", "rb").read()))
+"""
+
+
+def test_stream_made_with_two_threads_decodes_exactly_with_one(tmp_path: Path, tiny_ckpt: Path,
+                                                                test_images: Path) -> None:
+    script = tmp_path / "cross.py"
+    script.write_text(_CROSS)
+    prefix = str(tmp_path / "s-")
+    image = str(test_images / "coffee.png")
+    for threads, mode in ((2, "encode"), (1, "decode")):
+        subprocess.run([sys.executable, str(script), str(threads), str(tiny_ckpt), mode, image, prefix], check=True)
+    for q in ("usq", "tcq"):
+        assert np.array_equal(np.load(prefix + q + ".npy"), np.load(prefix + q + ".dec.npy")), q
+
+
+def test_sigkill_during_training_then_resume_matches_uninterrupted(tmp_path: Path, train_images: Path) -> None:
+    from conftest import TINY, TINY_TRAIN
+    from dataclasses import replace
+
+    from lic.train import train
+
+    cfg = replace(TINY_TRAIN, steps=120, checkpoint_every=5)
+    full = tmp_path / "full.ckpt"
+    train(TINY, cfg, train_images, full, progress=False)
+    cut = tmp_path / "cut.ckpt"
+    args = [sys.executable, "-m", "lic", "train", "--lmbda", str(cfg.lmbda), "--steps", str(cfg.steps),
+            "--channels", "16", "16", "--patch-size", "64", "--batch-size", "2", "--checkpoint-every", "5",
+            "--images", str(train_images), "-o", str(cut)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not cut.exists() and proc.poll() is None:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    step = read_checkpoint(cut)["train_state"]["step"]
+    assert step < cfg.steps, "the run finished before it could be killed"
+    assert subprocess.run(args + ["--resume"], capture_output=True).returncode == 0
+    assert read_checkpoint(cut)["fingerprint"] == read_checkpoint(full)["fingerprint"]
