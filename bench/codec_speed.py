@@ -14,16 +14,13 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from compressai.models import MeanScaleHyperprior
-from PIL import Image
 
-from lic.checkpoint import weights_fingerprint
-from lic.codec import Codec, pad
-from lic.config import ModelConfig
-from lic.data import default_images, to_tensor
-from lic.models import Hyperprior
+from common import image_768x512, load_codec
+from compressai.models import MeanScaleHyperprior
+
+from lic.codec import pad
+from lic.data import to_tensor
 
 
 def main() -> None:
@@ -34,13 +31,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    if args.model:
-        codec = Codec.from_checkpoint(args.model)
-    else:
-        model = Hyperprior(ModelConfig(N=64, M=96)).eval()
-        model.update(force=True)
-        codec = Codec(model, weights_fingerprint(model.state_dict()))
-    rgb = np.asarray(Image.open(default_images("test") / "coffee.png").convert("RGB").resize((768, 512)))
+    codec = load_codec(args.model)
+    rgb = image_768x512()
     x = pad(to_tensor(rgb))
 
     def ours_enc() -> bytes:

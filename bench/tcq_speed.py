@@ -3,7 +3,7 @@
 - the 8-state Viterbi search alone, in latent elements per second (numba, one core);
 - whole-image encode and decode with TCQ against USQ on the same model, as ratios.
 
-    python bench/tcq_speed.py [--model CKPT] [--layout channel|position|single] [--repeats 5]
+    python bench/tcq_speed.py [--model CKPT] [--layout row|channel|position|single] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+
+from common import image_768x512, load_codec
 
 from lic import trellis
-from lic.checkpoint import weights_fingerprint
-from lic.codec import Codec, pad
-from lic.config import ModelConfig
-from lic.data import default_images, to_tensor
-from lic.models import Hyperprior
+from lic.codec import pad
+from lic.data import to_tensor
 
 
 def median_time(fn, repeats: int) -> float:
@@ -38,19 +36,14 @@ def median_time(fn, repeats: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, help="checkpoint (default: an untrained N=64, M=96 model)")
-    ap.add_argument("--layout", default="channel")
+    ap.add_argument("--layout", default="row")
     ap.add_argument("--states", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
 
-    if args.model:
-        codec = Codec.from_checkpoint(args.model)
-    else:
-        model = Hyperprior(ModelConfig(N=64, M=96)).eval()
-        model.update(force=True)
-        codec = Codec(model, weights_fingerprint(model.state_dict()))
+    codec = load_codec(args.model)
     m = codec.model
-    rgb = np.asarray(Image.open(default_images("test") / "coffee.png").convert("RGB").resize((768, 512)))
+    rgb = image_768x512()
     tcq = codec.quantizer("tcq", states=args.states, layout=args.layout)
     usq = codec.quantizer("usq")
 

@@ -41,6 +41,10 @@ def bd_rate_curves(anchor: tuple[list[float], list[float]], test: tuple[list[flo
         raise LicError(f"unknown interpolation {method!r}; choose one of {METHODS}")
     if method == "akima" and min(len(anchor[0]), len(test[0])) < 4:
         raise LicError("akima interpolation needs at least 4 rate points per curve")
+    for name, (rates, dists) in (("anchor", anchor), ("test", test)):
+        if any(b <= a for a, b in zip(dists, dists[1:])):
+            raise LicError(f"the {name} curve's quality does not rise with its rate "
+                           f"({', '.join(f'{r:.3f} bpp: {d:.2f}' for r, d in zip(rates, dists))}); BD-rate is undefined")
     lo, hi = max(min(anchor[1]), min(test[1])), min(max(anchor[1]), max(test[1]))
     if lo >= hi:
         raise LicError(f"the curves share no quality range (anchor {min(anchor[1]):.2f}..{max(anchor[1]):.2f}, "

@@ -6,9 +6,11 @@ padding away again.
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -22,6 +24,26 @@ from lic.models import Hyperprior
 from lic.quantizers import Quantizer, make_quantizer, quantizer_from_code
 
 GRANULARITY = 64  # g_a and h_a downsample by 2^6 in all
+
+
+@contextmanager
+def synthesis_threads() -> Iterator[None]:
+    """Run ``g_s`` with ``LIC_SYNTHESIS_THREADS`` threads, when set.
+
+    Latents decode bit-exactly whatever the thread count. The float32 synthesis ``g_s`` can
+    differ in its last bits between thread counts, which may move a rounded pixel by one; pinning
+    its threads makes the image bit-exact across processes with different thread settings.
+    """
+    value = os.environ.get("LIC_SYNTHESIS_THREADS")
+    if not value:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(value))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pad(x: torch.Tensor, multiple: int = GRANULARITY) -> torch.Tensor:
@@ -83,7 +105,8 @@ class Codec:
         data = bitstream.pack(header, out["strings"][1][0], out["strings"][0][0])
         recon = None
         if with_recon:
-            recon = to_uint8(self.model.g_s(out["y_hat"]).clamp_(0, 1)[..., :h, :w])
+            with synthesis_threads():
+                recon = to_uint8(self.model.g_s(out["y_hat"]).clamp_(0, 1)[..., :h, :w])
         return Encoded(data, recon)
 
     @torch.inference_mode()
@@ -98,5 +121,6 @@ class Codec:
         q = quantizer_from_code(header.quantizer, self.model.gaussian_conditional, header.qparams)
         ph, pw = -header.height % GRANULARITY, -header.width % GRANULARITY
         shape = torch.Size(((header.height + ph) // GRANULARITY, (header.width + pw) // GRANULARITY))
-        out = self.model.decompress([[y_string], [z_string]], shape, quantizer=q)
+        with synthesis_threads():
+            out = self.model.decompress([[y_string], [z_string]], shape, quantizer=q)
         return to_uint8(out["x_hat"][..., : header.height, : header.width])

@@ -32,9 +32,12 @@ class CdfTables:
         key = (cdf.data_ptr(), 0 if cdf.is_inference() else cdf._version, tuple(cdf.shape))
         cached = getattr(model, "_lic_tables", None)
         if cached is None or cached[0] != key:
+            lengths = model._cdf_length.reshape(-1).int().tolist()
+            # rows trimmed to their own length: the coder reads no further, and the lists cross
+            # into C++ on every call
             tables = cls(
-                cdf.tolist(),
-                model._cdf_length.reshape(-1).int().tolist(),
+                [row[:n] for row, n in zip(cdf.tolist(), lengths)],
+                lengths,
                 model._offset.reshape(-1).int().tolist(),
             )
             object.__setattr__(model, "_lic_tables", (key, tables))

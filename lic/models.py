@@ -59,8 +59,8 @@ class Hyperprior(MeanScaleHyperprior):
         """
         gen = torch.Generator().manual_seed(seed)
         device = next(self.parameters()).device
-        y0 = torch.zeros(probes, self.M, size, size, device=device, requires_grad=True)
-        with torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad():
+            y0 = torch.zeros(probes, self.M, size, size, device=device, requires_grad=True)
             x = self.g_s(y0)
             u = torch.randn(x.shape, generator=gen).to(device)
             (g,) = torch.autograd.grad((x * u).sum(), y0)

@@ -83,18 +83,22 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str)
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
     learned = [v for v in results if v not in ANCHORS]
     max_bpp = max((max(results[v]["results"]["bpp"]) for v in learned), default=2.0)
-    styles = {"usq": ("tab:blue", "o"), "tcq": ("tab:red", "s")}
+    colors = {"usq": {"base": "#08306b", "decoder": "#2171b5", "hyper-decoder": "#41b6c4", "control": "#9ecae1"},
+              "tcq": {"base": "#67000d", "decoder": "#cb181d", "control": "#fc9272"}}
+    markers = {"base": "o", "decoder": "s", "hyper-decoder": "D", "control": "v"}
     lines = {"base": "-", "decoder": "--", "hyper-decoder": "-.", "control": ":"}
+    anchor_style = {"jpeg": ("0.35", "x"), "webp": ("0.55", "+"), "avif": ("0.7", "*")}
     for v, res in sorted(results.items()):
         r, d = _curve(res, metric)
         if v in ANCHORS:
             keep = [i for i, x in enumerate(r) if x <= max_bpp * 1.6] or list(range(len(r)))
-            ax.plot([r[i] for i in keep], [d[i] for i in keep], color="0.5", marker="x", linestyle="-",
-                    alpha=0.8, label=label(v), markersize=5)
+            color, marker = anchor_style[v]
+            ax.plot([r[i] for i in keep], [d[i] for i in keep], color=color, marker=marker, linestyle="-",
+                    label=label(v), markersize=6)
             continue
         q, _, kind = v.partition("-")
-        color, marker = styles.get(q, ("tab:green", "^"))
-        ax.plot(r, d, color=color, marker=marker, linestyle=lines.get(kind, "-"), label=label(v), markersize=5)
+        ax.plot(r, d, color=colors.get(q, {}).get(kind, "tab:green"), marker=markers.get(kind, "^"),
+                linestyle=lines.get(kind, "-"), label=label(v), markersize=5, linewidth=1.5)
     ax.set_xlabel("bits per pixel (real bitstreams)")
     ax.set_ylabel(METRICS[metric])
     ax.set_title(title)

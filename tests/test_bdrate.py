@@ -46,3 +46,8 @@ def test_single_point_is_refused(tmp_path: Path) -> None:
 def test_disjoint_curves_are_refused() -> None:
     with pytest.raises(LicError, match="no quality range"):
         bd_rate_curves((RATES, PSNRS), (RATES, [p + 20 for p in PSNRS]))
+
+
+def test_non_monotonic_curve_is_a_clear_error() -> None:
+    with pytest.raises(LicError, match="does not rise"):
+        bd_rate_curves((RATES, PSNRS), (RATES, [27.0, 31.0, 30.0, 36.0, 38.5]))
