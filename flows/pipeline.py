@@ -24,6 +24,7 @@ RETRAIN_MODES = {"usq": ("decoder", "control", "hyper-decoder"), "tcq": ("decode
 def pipeline() -> str:
     p = load_params()
     for q in p["quantizers"]:
+        pretrain(q, "base")
         for key in p["lmbdas"]:
             pretrain(q, key)
             make_latents(q, key)

@@ -66,6 +66,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT if it exists"),
+    init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     device: str = Device,
 ) -> None:
     """Phase 1: train a mean-scale hyperprior end to end."""
@@ -78,7 +79,7 @@ def train(
     model_cfg = ModelConfig(N=channels[0], M=channels[1], quantizer=quantizer, quantizer_params=qparams)
     cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, lr=lr, seed=seed,
                       checkpoint_every=checkpoint_every, device=device)
-    m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume)
+    m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume, init=init)
     if m:
         typer.echo(f"{out}: step {m['step']}, loss {m['loss']:.4f}, bpp {m['bpp']:.4f}, PSNR {m['psnr']:.2f} dB")
     else:

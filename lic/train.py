@@ -68,10 +68,13 @@ def train(
     on_log: LogFn | None = None,
     log_every: int = 50,
     progress: bool = True,
+    init: Path | None = None,
 ) -> dict[str, float]:
     """Train for ``cfg.steps`` steps on patches of ``images``; the checkpoint is ``out``.
 
-    Returns the last logged metrics (``loss``, ``bpp``, ``mse``, ``psnr``, ``step``).
+    ``init`` starts from another checkpoint's weights (same architecture), e.g. fine-tuning a
+    new lambda from one base model. Returns the last metrics (``loss``, ``bpp``, ``mse``, ``psnr``,
+    ``step``).
     """
     out = Path(out)
     device = torch.device(cfg.device)
@@ -87,12 +90,18 @@ def train(
         if not resume:
             raise LicError(f"{out} exists; pass --resume to continue it, or choose another output")
         step = _resume(out, model, optimizer, aux_optimizer, generator, model_cfg, cfg, device)
+    elif init is not None:
+        base, _ = load_checkpoint(init, device)
+        if (base.config.N, base.config.M) != (model_cfg.N, model_cfg.M):
+            raise LicError(f"{init} has N={base.config.N}, M={base.config.M}; this run wants N={model_cfg.N}, M={model_cfg.M}")
+        model.load_state_dict(base.state_dict())
 
     def checkpoint() -> None:
         model.update(force=True)
         state = {
             "step": step,
             "train_config": asdict(cfg),
+            "init": str(init) if init else None,
             "optimizer": optimizer.state_dict(),
             "aux_optimizer": aux_optimizer.state_dict(),
             "rng": _rng_state(generator, device),

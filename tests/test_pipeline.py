@@ -21,7 +21,8 @@ TINY_PARAMS = {
     "model": {"N": 16, "M": 16},
     "lmbdas": {"q2": 0.0035, "q6": 0.0483},
     "quantizers": ["usq", "tcq"],
-    "pretrain": {"steps": 4, "batch_size": 2, "patch_size": 64, "lr": 0.001, "seed": 0, "checkpoint_every": 2},
+    "pretrain": {"recipe": {"batch_size": 2, "patch_size": 64, "seed": 0, "checkpoint_every": 2},
+                 "base": {"lmbda": 0.013, "steps": 4, "lr": 0.001}, "finetune": {"steps": 2, "lr": 0.0005}},
     "tcq": {"train": {"delta": 0.5, "perturbation": "switch"},
             "code": {"states": 8, "lambda_tcq": 0.1, "layout": "row", "weighting": "decoder"}},
     "latents": {"patches": 4, "patch_size": 64, "chunk": 2, "seed": 0},
@@ -116,3 +117,16 @@ def test_flow_runs_are_completed_in_the_api(repo: tuple[Path, dict], prefect_api
     names = {flows[r.flow_id] for r in runs if r.state and r.state.is_completed()}
     assert {"pretrain", "make_latents", "retrain", "evaluate", "report"} <= names
     assert all(r.state.is_completed() for r in runs if flows[r.flow_id] in names)
+
+
+def test_new_base_model_marks_every_lambda_and_dataset_after_it(repo: tuple[Path, dict]) -> None:
+    path, env = repo
+    base = path / "artifacts" / "models" / "tcq-pretrain" / "base.ckpt"
+    original = base.read_bytes()
+    try:
+        base.write_bytes(original + b"\0")
+        changed = _status(path, env)
+    finally:
+        base.write_bytes(original)
+    assert {"pretrain-tcq-base", "pretrain-tcq@q2", "pretrain-tcq@q6"} <= changed
+    assert not any("usq" in s for s in changed)

@@ -83,3 +83,17 @@ def test_saved_model_codes_without_anything_else(tmp_path: Path, tiny_ckpt: Path
     assert model.gaussian_conditional._quantized_cdf.numel() > 0
     out = tmp_path / "copy.ckpt"
     assert save_checkpoint(out, model) == obj["fingerprint"]
+
+
+def test_fine_tuning_starts_from_the_base_weights(tmp_path: Path, tiny_ckpt: Path, train_images: Path) -> None:
+    from dataclasses import replace
+
+    cfg = replace(TINY_TRAIN, steps=1, lr=1e-12, lmbda=0.05)  # one step that barely moves the weights
+    out = tmp_path / "ft.ckpt"
+    train(TINY, cfg, train_images, out, progress=False, init=tiny_ckpt)
+    base, _ = load_checkpoint(tiny_ckpt)
+    tuned, obj = load_checkpoint(out)
+    assert obj["train_state"]["init"] == str(tiny_ckpt)
+    assert torch.allclose(tuned.g_a[0].weight, base.g_a[0].weight, atol=1e-6)
+    with pytest.raises(LicError, match="N=16, M=16"):
+        train(ModelConfig(N=16, M=24), cfg, train_images, tmp_path / "bad.ckpt", progress=False, init=tiny_ckpt)
