@@ -72,7 +72,3 @@ class TrainConfig:
         """Learning rate at ``step`` (0-based): ``lr * 0.1^(number of drops passed)``."""
         passed = sum(step >= int(f * self.steps) for f in self.lr_drops)
         return self.lr * 0.1**passed
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        return _from_dict(cls, data, "train config")

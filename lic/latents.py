@@ -20,6 +20,7 @@ refuse a group without it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,6 @@ def _encode(model: torch.nn.Module, q: Any, x: torch.Tensor) -> dict[str, np.nda
 
 def _jsonable(value: Any) -> Any:
     """Normalise for comparison with attributes read back from JSON (tuples become lists)."""
-    import json
-
     return json.loads(json.dumps(value))
 
 

@@ -73,8 +73,3 @@ class Quantizer(ABC):
         """
         c = self.conditional
         return torch.bucketize(c.lower_bound_scale(scales), c.scale_table[:-1]).int()
-
-    @staticmethod
-    def bits(likelihoods: Tensor) -> Tensor:
-        """Total information content ``-sum log2 p`` in bits."""
-        return -torch.log2(likelihoods).sum()
