@@ -72,22 +72,18 @@ class TCQConditional(GaussianConditional):
         sigmas = self.scale_table.double()
         S = len(sigmas)
         parity_rows: list[list[float]] = []
-        m_rows: list[tuple[int, list[float], float]] = []  # (offset, pmf, tail)
+        m_by_row: dict[int, tuple[int, list[float], float]] = {}  # row -> (offset, pmf, tail)
         for q in (0, 1):
             for s in range(S):
                 K = int(math.ceil(float(sigmas[s]) * _TAIL / (2 * self.delta))) + 2
                 k = torch.arange(-K, K + 1)
                 pk = index_probability(k, torch.full_like(k, q), sigmas[s].expand(len(k)), self.delta)
                 parity_rows.append([float(pk[k % 2 == 0].sum()), float(pk[k % 2 == 1].sum())])
-        for q in (0, 1):
-            for p in (0, 1):
-                for s in range(S):
-                    K = int(math.ceil(float(sigmas[s]) * _TAIL / (2 * self.delta))) + 2
-                    k = torch.arange(-K, K + 1)
-                    k = k[(k & 1) == p]
-                    pk = index_probability(k, torch.full_like(k, q), sigmas[s].expand(len(k)), self.delta)
-                    total = float(pk.sum())
-                    m_rows.append((int(k[0]) >> 1, (pk / total).tolist(), max(0.0, 1.0 - float((pk / total).sum()))))
+                for p in (0, 1):
+                    kp, pp = k[(k & 1) == p], pk[(k & 1) == p]
+                    pmf = pp / float(pp.sum())
+                    m_by_row[(2 * q + p) * S + s] = (int(kp[0]) >> 1, pmf.tolist(), max(0.0, 1.0 - float(pmf.sum())))
+        m_rows = [m_by_row[i] for i in range(4 * S)]
         rows = [(0, pmf, max(0.0, 1.0 - sum(pmf))) for pmf in parity_rows] + m_rows
         max_len = max(len(pmf) for _, pmf, _ in rows) + 2
         cdf = torch.zeros(len(rows), max_len, dtype=torch.int32)
