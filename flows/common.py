@@ -14,6 +14,7 @@ from lic.errors import LicError
 
 PARAMS = Path("params.yaml")
 MODELS, LATENTS, EVAL = Path("artifacts/models"), Path("artifacts/latents"), Path("artifacts/eval")
+REPORTS = Path("reports")
 
 
 def load_params(path: Path = PARAMS) -> dict[str, Any]:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import EVAL, load_params, main
+from flows.common import EVAL, REPORTS, load_params, main
 from lic.report import make_report
 
 
 @task
 def write_report(eval_dir: str, out_dir: str, profile: str) -> str:
-    metrics = make_report(Path(eval_dir), Path(out_dir), profile, notes=Path(out_dir) / "NOTES.md")
+    metrics = make_report(Path(eval_dir), Path(out_dir), profile)
     logger = get_run_logger()
     for name, value in metrics["bd_rate_psnr_percent"].items():
         logger.info("BD-rate %s: %.2f%%", name, value)
@@ -21,7 +21,9 @@ def write_report(eval_dir: str, out_dir: str, profile: str) -> str:
 
 @flow(name="report")
 def report() -> str:
-    return write_report(str(EVAL), "reports", load_params().get("profile", "custom"))
+    """Writes to ``reports/<profile>/``, so each profile's results sit side by side."""
+    profile = load_params().get("profile", "custom")
+    return write_report(str(EVAL), str(REPORTS / profile), profile)
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def make_report(eval_dir: Path, out_dir: Path, profile: str, notes: Path | None = None) -> dict[str, Any]:
+def make_report(eval_dir: Path, out_dir: Path, profile: str) -> dict[str, Any]:
     """Write plots, BD-rate tables, ``metrics.json``, per-image CSV and ``README.md`` to ``out_dir``."""
     results = load_results(eval_dir)
     out_dir = Path(out_dir)
@@ -157,9 +157,8 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, notes: Path | None 
         "",
         md,
         "",
-        "Files: `bdrate.csv`, `metrics.json` (`dvc metrics show`), `per_image.csv`.",
+        "Files: `bdrate.csv`, `metrics.json` (`dvc metrics show`), `per_image.csv`. Measurements made by",
+        "hand (timings, benchmarks, settings) are in `reports/README.md`.",
     ]
-    if notes and Path(notes).exists():
-        readme += ["", Path(notes).read_text().rstrip()]
     (out_dir / "README.md").write_text("\n".join(readme) + "\n")
     return metrics

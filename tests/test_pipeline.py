@@ -49,8 +49,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images
     for name in ("lic", "flows"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    (repo / "reports").mkdir()
-    (repo / "reports" / "NOTES.md").write_text("## Notes\n")
     (repo / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
     for split, names in (("train", ["coffee", "rocket"]), ("test", ["china", "coffee"])):
         (repo / "tiny" / split).mkdir(parents=True)
@@ -76,8 +74,8 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
             assert (path / "artifacts" / "latents" / f"{q}-{key}.zarr" / "zarr.json").is_file()
     for name in ("rd_psnr.png", "rd_msssim.png", "bdrate.md", "bdrate.csv", "per_image.csv", "metrics.json",
                  "README.md"):
-        assert (path / "reports" / name).is_file(), name
-    assert "tiny" in (path / "reports" / "README.md").read_text()
+        assert (path / "reports" / "tiny" / name).is_file(), name
+    assert "tiny" in (path / "reports" / "tiny" / "README.md").read_text()
     assert _status(path, env) == set()
 
 
