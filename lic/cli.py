@@ -5,11 +5,13 @@ User errors print one line and exit with code 2; an interruption exits with 130.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -20,18 +22,33 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Learned image compression with real USQ/TCQ bitstreams.")
 
 Device = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1, ...")
-TcqStates = typer.Option(None, "--tcq-states", help="TCQ trellis states: 4 or 8")
-TcqLambda = typer.Option(None, "--tcq-lambda", help="TCQ rate weight lambda_tcq in J = D + lambda_tcq * bits")
-TcqDelta = typer.Option(None, "--tcq-delta", help="TCQ step delta (Q0 and Q1 each have step 2*delta)")
-TcqLayout = typer.Option(None, "--tcq-layout", help="channel, position or single trellis")
-TcqWeighting = typer.Option(None, "--tcq-weighting", help="none, or decoder: weight errors by g_s sensitivity")
+_TCQ_CODING = {  # keyword -> (the quantizer's parameter name, type, option)
+    "tcq_states": ("states", Optional[int], typer.Option(None, "--tcq-states", help="TCQ trellis states: 4 or 8")),
+    "tcq_lambda": ("lambda_tcq", Optional[float],
+                   typer.Option(None, "--tcq-lambda", help="TCQ rate weight lambda_tcq in J = D + lambda_tcq * bits")),
+    "tcq_delta": ("delta", Optional[float],
+                  typer.Option(None, "--tcq-delta", help="TCQ step delta (Q0 and Q1 each have step 2*delta)")),
+    "tcq_layout": ("layout", Optional[str], typer.Option(None, "--tcq-layout", help="row, channel, position or single")),
+    "tcq_weighting": ("weighting", Optional[str],
+                      typer.Option(None, "--tcq-weighting", help="none, or decoder: weight errors by g_s sensitivity")),
+}
 
 
-def _tcq_params(states: Optional[int], lmbda: Optional[float], delta: Optional[float], layout: Optional[str],
-                weighting: Optional[str] = None) -> dict:
-    """The TCQ options that were given (the rest default to the checkpoint's or the library's)."""
-    given = {"states": states, "lambda_tcq": lmbda, "delta": delta, "layout": layout, "weighting": weighting}
-    return {k: v for k, v in given.items() if v is not None}
+def tcq_coding_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the ``--tcq-*`` coding options; it receives the given ones as ``tcq: dict``
+    (the rest default to the checkpoint's or the library's)."""
+    sig = inspect.signature(command)
+    extra = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=t)
+             for k, (_, t, opt) in _TCQ_CODING.items()]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values() if p.name != "tcq"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        given = {_TCQ_CODING[k][0]: kwargs.pop(k) for k in _TCQ_CODING}
+        command(**kwargs, tcq={k: v for k, v in given.items() if v is not None})
+
+    wrapper.__signature__ = sig.replace(parameters=params + extra)  # type: ignore[attr-defined]
+    return wrapper
 
 
 def _images(images: Optional[Path], split: str) -> Path:
@@ -56,7 +73,7 @@ def train(
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write (and resume from)"),
     quantizer: str = typer.Option("usq", "--quantizer", help="quantizer the model is trained for"),
     tcq_perturbation: Optional[str] = typer.Option(None, "--tcq-perturbation", help="switch (default) or uniform"),
-    tcq_delta: Optional[float] = TcqDelta,
+    tcq_delta: Optional[float] = _TCQ_CODING["tcq_delta"][2],
     steps: int = typer.Option(2000, "--steps"),
     channels: tuple[int, int] = typer.Option((64, 96), "--channels", help="N M"),
     images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
@@ -87,17 +104,15 @@ def train(
 
 
 @app.command()
+@tcq_coding_options
 def compress(
     image: Path = typer.Argument(..., help="image to code"),
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint"),
     out: Path = typer.Option(..., "-o", "--out", help="output .lic file"),
     quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: the checkpoint's"),
-    tcq_states: Optional[int] = TcqStates,
-    tcq_lambda: Optional[float] = TcqLambda,
-    tcq_delta: Optional[float] = TcqDelta,
-    tcq_layout: Optional[str] = TcqLayout,
-    tcq_weighting: Optional[str] = TcqWeighting,
     device: str = Device,
+    *,
+    tcq: dict[str, Any],
 ) -> None:
     """Code one image into a .lic bitstream."""
     from lic.codec import Codec
@@ -107,8 +122,7 @@ def compress(
     for note in notes:
         _warn(f"{image}: {note}")
     codec = Codec.from_checkpoint(model, device)
-    params = _tcq_params(tcq_states, tcq_lambda, tcq_delta, tcq_layout, tcq_weighting)
-    data = codec.encode(rgb, codec.quantizer(quantizer, **params)).data
+    data = codec.encode(rgb, codec.quantizer(quantizer, **tcq)).data
     atomic_write_bytes(out, data)
     h, w = rgb.shape[:2]
     typer.echo(f"{out}: {len(data)} bytes, {len(data) * 8 / (h * w):.4f} bpp")
@@ -139,6 +153,7 @@ def decompress(
 
 
 @app.command("eval")
+@tcq_coding_options
 def evaluate(
     out: Path = typer.Option(..., "-o", "--out", help="results JSON (a per-image CSV goes beside it)"),
     model: Optional[list[Path]] = typer.Option(None, "-m", "--model", help="checkpoint; repeat for a curve"),
@@ -146,13 +161,10 @@ def evaluate(
     qualities: str = typer.Option("5,10,20,30,40,50,60,70,80,90,95", "--qualities", help="for --codec"),
     images: Optional[Path] = typer.Option(None, "--images", help="test images (default: bundled held-out set)"),
     quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: each checkpoint's own"),
-    tcq_states: Optional[int] = TcqStates,
-    tcq_lambda: Optional[float] = TcqLambda,
-    tcq_delta: Optional[float] = TcqDelta,
-    tcq_layout: Optional[str] = TcqLayout,
-    tcq_weighting: Optional[str] = TcqWeighting,
     name: Optional[str] = typer.Option(None, "--name", help="curve name in the JSON"),
     device: str = Device,
+    *,
+    tcq: dict[str, Any],
 ) -> None:
     """Evaluate checkpoints (or a Pillow codec) on real bitstreams."""
     from lic.data import list_images
@@ -168,8 +180,7 @@ def evaluate(
             raise LicError(f"--qualities must be comma-separated integers, got {qualities!r}") from None
         ev = evaluate_codec(codec, files, qs)
     else:
-        params = _tcq_params(tcq_states, tcq_lambda, tcq_delta, tcq_layout, tcq_weighting)
-        ev = evaluate_checkpoints(list(model), files, quantizer, device, name=name or "lic", quantizer_params=params)
+        ev = evaluate_checkpoints(list(model), files, quantizer, device, name=name or "lic", quantizer_params=tcq)
     if name:
         ev.name = name
     for image, notes in ev.notes.items():
@@ -211,6 +222,7 @@ app.add_typer(datasets_app, name="datasets")
 
 
 @latents_app.command("make")
+@tcq_coding_options
 def latents_make(
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint whose encoder and hyper networks are used"),
     out: Path = typer.Option(..., "-o", "--out", help="Zarr group to write"),
@@ -221,18 +233,14 @@ def latents_make(
     seed: int = typer.Option(0, "--seed"),
     chunk: int = typer.Option(16, "--chunk", help="samples per Zarr chunk"),
     resume: bool = typer.Option(False, "--resume", help="complete an interrupted dataset"),
-    tcq_states: Optional[int] = TcqStates,
-    tcq_lambda: Optional[float] = TcqLambda,
-    tcq_delta: Optional[float] = TcqDelta,
-    tcq_layout: Optional[str] = TcqLayout,
-    tcq_weighting: Optional[str] = TcqWeighting,
     device: str = Device,
+    *,
+    tcq: dict[str, Any],
 ) -> None:
     """Quantize training patches with the real quantizer and store them as a Zarr v3 group."""
     from lic.latents import make_latents
 
-    params = _tcq_params(tcq_states, tcq_lambda, tcq_delta, tcq_layout, tcq_weighting)
-    make_latents(model, out, _images(images, "train"), quantizer, params, patches, patch_size, seed, chunk,
+    make_latents(model, out, _images(images, "train"), quantizer, tcq, patches, patch_size, seed, chunk,
                  resume, device)
     typer.echo(f"{out}: {patches} samples")
 

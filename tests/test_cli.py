@@ -26,6 +26,22 @@ def test_compress_decompress_round_trip(tmp_path: Path, tiny_ckpt: Path, photo: 
     assert np.asarray(Image.open(tmp_path / "out.png")).shape == photo.shape
 
 
+def test_tcq_options_reach_the_header_and_decode_without_flags(tmp_path: Path, tiny_ckpt: Path,
+                                                                photo: np.ndarray) -> None:
+    from lic import bitstream
+    from lic.quantizers.tcq import _PARAMS, LAYOUTS
+
+    src = _save(tmp_path / "in.png", photo)
+    assert run_cli("compress", src, "-m", tiny_ckpt, "-o", tmp_path / "t.lic", "--quantizer", "tcq",
+                   "--tcq-states", "4", "--tcq-lambda", "0.05", "--tcq-delta", "0.75", "--tcq-layout", "channel",
+                   "--tcq-weighting", "none") == 0
+    header, _, _ = bitstream.unpack((tmp_path / "t.lic").read_bytes(), 1 << 24)
+    delta, lmbda, states, layout, _ = _PARAMS.unpack(header.qparams)
+    assert (delta, round(lmbda, 6), states, LAYOUTS[layout]) == (0.75, 0.05, 4, "channel")
+    assert run_cli("decompress", tmp_path / "t.lic", "-m", tiny_ckpt, "-o", tmp_path / "t.png") == 0
+    assert np.asarray(Image.open(tmp_path / "t.png")).shape == photo.shape
+
+
 @pytest.mark.parametrize("mode", ["L", "RGBA"])
 def test_grayscale_and_rgba_inputs(tmp_path: Path, tiny_ckpt: Path, photo: np.ndarray, mode: str,
                                    capsys: pytest.CaptureFixture) -> None:
