@@ -151,14 +151,16 @@ def test_corrupt_parameters_are_refused(model) -> None:
         TCQ.from_packed(model.gaussian_conditional, b"\x00" * 3)
 
 
-@pytest.mark.parametrize("perturbation", ["switch", "uniform"])
+@pytest.mark.parametrize("perturbation", ["switch", "uniform", "union"])
 def test_perturbation_stays_in_a_cell_and_has_valid_likelihoods(model, perturbation: str) -> None:
     torch.manual_seed(0)
     q = make_quantizer("tcq", model.gaussian_conditional, delta=0.5, perturbation=perturbation)
     y = torch.randn(2, 16, 8, 8, requires_grad=True)
     means, scales = torch.zeros_like(y), torch.full_like(y, 0.8)
     y_tilde, lik = q.perturb(y, means, scales)
-    assert float((y_tilde - y).abs().max()) <= 2 * q.delta / 2 + 1e-6
+    half_width = q.delta / 2 if perturbation == "union" else q.delta
+    assert float((y_tilde - y).abs().max()) <= half_width + 1e-6
+    assert float((y_tilde - y).abs().max()) > 0.9 * half_width
     assert bool(((lik > 0) & (lik <= 1)).all())
     (-torch.log2(lik).sum() + y_tilde.sum()).backward()
     assert y.grad is not None and bool(torch.isfinite(y.grad).all())

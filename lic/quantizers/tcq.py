@@ -35,7 +35,7 @@ from lic.errors import LicError
 from lic.quantizers.base import Quantizer
 
 LAYOUTS = ("channel", "position", "single", "row")
-PERTURBATIONS = ("switch", "uniform")
+PERTURBATIONS = ("switch", "uniform", "union")
 _PARAMS = struct.Struct(">ffBBI")
 _ESCAPE_BYPASS_BITS = 8.0  # the least a bypass-coded escape value costs in CompressAI's rANS
 _TAIL = 6.11  # standard deviations covered by the tables (tail mass about 1e-9), as CompressAI
@@ -214,11 +214,16 @@ class TCQ(Quantizer):
 
     # --- the interface ----------------------------------------------------------------------
     def perturb(self, y: Tensor, means: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
-        """Switching perturbation: a random quantizer per element, uniform noise over its cell
-        at ``r``; the likelihood is that of a cell of the same width around the noisy value."""
+        """``r~ = r + w u``, ``u ~ U(-1/2, 1/2)``; likelihood ``Phi((w/2 - |r~|)/s) - Phi((-w/2 - |r~|)/s)``.
+
+        The width ``w`` per perturbation: ``switch`` picks Q0 or Q1 at random per element and takes
+        that quantizer's cell width at ``r`` (``2 delta``; for Q1 ``delta`` in the zero cell and
+        ``1.5 delta`` in the +-1 cells); ``uniform`` is ``2 delta`` (the step of Q0 and Q1);
+        ``union`` is ``delta`` (the step of the union of their levels).
+        """
         r = y - means
         d = self.delta
-        width = torch.full_like(r, 2 * d)
+        width = torch.full_like(r, d if self.perturbation == "union" else 2 * d)
         if self.perturbation == "switch":
             a = r.detach().abs()
             q1 = torch.rand_like(r) < 0.5
