@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# RD experiment of issue 7: a TCQ-trained model coded with TCQ against a USQ-trained model coded
-# with USQ, same architecture and training budget, four lambdas, held-out default test images.
-# Usage: bench/tcq_vs_usq.sh OUT_DIR [STEPS]      (writes checkpoints, results JSON/CSV, BD-rates)
+# RD experiment of issue 7 on the pipeline's models (run `dvc repro` with a profile first): the
+# TCQ-trained baselines coded with TCQ against the USQ-trained baselines coded with USQ (same
+# architecture, same training budget, the profile's four lambdas), on the held-out images.
+# Sweeps lambda_tcq, and adds two diagnostics: each family coded with the other's quantizer.
+# Usage: bench/tcq_vs_usq.sh OUT_DIR [MODELS_DIR] [LAMBDA_TCQ...]
 set -euo pipefail
-out=${1:?output folder}; steps=${2:-1000}
+out=${1:?output folder}; models=${2:-artifacts/models}; shift $(( $# < 2 ? $# : 2 ))
+sweep=("$@"); [[ ${#sweep[@]} -gt 0 ]] || sweep=(0.02 0.05 0.1 0.2)
 mkdir -p "$out"
-declare -A L=([q2]=0.0035 [q3]=0.0067 [q4]=0.013 [q5]=0.025)
-for q in usq tcq; do
-  for k in q2 q3 q4 q5; do
-    lic train --quantizer "$q" --lmbda "${L[$k]}" --steps "$steps" --channels 64 96 \
-      -o "$out/$q-$k.ckpt" --resume
-  done
+ck() { for f in "$models/$1"/*.ckpt; do echo -m "$f"; done; }
+run() { local name=$1; shift; [[ -f "$out/$name.json" ]] || lic eval --name "$name" -o "$out/$name.json" "$@" >/dev/null; }
+bd() { echo "$(lic bdrate "$out/$1.json" "$out/$2.json") % (MS-SSIM $(lic bdrate --metric ms-ssim-rgb "$out/$1.json" "$out/$2.json") %)"; }
+run usq $(ck usq-base)
+for lt in "${sweep[@]}"; do
+  run "tcq-l$lt" $(ck tcq-base) --tcq-lambda "$lt"
+  echo "BD-rate TCQ-trained + TCQ (lambda_tcq $lt) vs USQ-trained + USQ: $(bd usq "tcq-l$lt")"
 done
-ck() { for k in q2 q3 q4 q5; do echo -m "$out/$1-$k.ckpt"; done; }
-lic eval $(ck usq) --name usq -o "$out/usq.json"
-for lt in 0.05 0.1 0.2; do
-  lic eval $(ck tcq) --name "tcq-l$lt" --tcq-lambda "$lt" -o "$out/tcq-l$lt.json"
-  echo "BD-rate TCQ(lambda_tcq=$lt) vs USQ: $(lic bdrate "$out/usq.json" "$out/tcq-l$lt.json") %"
-done
+run tcq-as-usq $(ck tcq-base) --quantizer usq
+echo "BD-rate TCQ-trained + USQ vs USQ-trained + USQ: $(bd usq tcq-as-usq)"
+run usq-as-tcq $(ck usq-base) --quantizer tcq --tcq-lambda 0.05
+echo "BD-rate USQ-trained + TCQ (lambda_tcq 0.05) vs USQ-trained + USQ: $(bd usq usq-as-tcq)"
