@@ -15,6 +15,7 @@ from lic.errors import LicError
 PARAMS = Path("params.yaml")
 MODELS, LATENTS, EVAL = Path("artifacts/models"), Path("artifacts/latents"), Path("artifacts/eval")
 REPORTS = Path("reports")
+BASE = MODELS / "pretrain" / "base.ckpt"  # the shared phase-1 base model, fine-tuned per lambda and quantizer
 
 
 def load_params(path: Path = PARAMS) -> dict[str, Any]:

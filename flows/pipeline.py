@@ -1,6 +1,6 @@
 """The whole method as one parent flow, for users who run Prefect without DVC.
 
-Pretrain (USQ and TCQ, every lambda), make latent datasets, retrain (decoder, control, and the
+Pretrain (the shared base, then USQ and TCQ at every lambda), make latent datasets, retrain (decoder, control, and the
 hyper-decoder for USQ), evaluate every variant and the Pillow anchors, and report. Each step is
 the same subflow a DVC stage runs. DVC adds what Prefect alone does not: skipping steps whose
 inputs did not change.
@@ -23,8 +23,8 @@ RETRAIN_MODES = {"usq": ("decoder", "control", "hyper-decoder"), "tcq": ("decode
 @flow(name="pipeline")
 def pipeline() -> str:
     p = load_params()
+    pretrain("usq", "base")
     for q in p["quantizers"]:
-        pretrain(q, "base")
         for key in p["lmbdas"]:
             pretrain(q, key)
             make_latents(q, key)

@@ -1,8 +1,10 @@
 """Phase 1 flow: pretrain one model (one lambda, one quantizer).
 
-Key ``base`` trains the base model at ``pretrain.base.lmbda`` from scratch; a lambda key
-fine-tunes that base for ``pretrain.finetune.steps`` at its own lambda (one long run, then short
-ones: the standard saving, and RD curves that rise monotonically).
+Key ``base`` trains the shared base model at ``pretrain.base.lmbda`` from scratch, with USQ's
+uniform noise. A lambda key fine-tunes that base for ``pretrain.finetune.steps`` at its own lambda
+with its quantizer's perturbation (USQ noise, or TCQ's ``tcq.train`` perturbation). One long run,
+then short ones: the standard saving, RD curves that rise monotonically, and USQ and TCQ models
+that share their start and their training budget.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import checkpoint, load_params, log_progress, main
+from flows.common import BASE, checkpoint, load_params, log_progress, main
 from lic.config import ModelConfig, TrainConfig
+from lic.errors import LicError
 from lic.train import train
 
 
@@ -28,8 +31,10 @@ def pretrain(quantizer: str, key: str) -> str:
     p = load_params()
     qparams = dict(p.get("tcq", {}).get("train", {})) if quantizer == "tcq" else {}
     model_cfg = ModelConfig(N=p["model"]["N"], M=p["model"]["M"], quantizer=quantizer, quantizer_params=qparams)
-    recipe, base = p["pretrain"]["recipe"], checkpoint(quantizer, "pretrain", "base")
+    recipe, base = p["pretrain"]["recipe"], BASE
     if key == "base":
+        if quantizer != "usq":
+            raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
         cfg = TrainConfig(**{**recipe, **p["pretrain"]["base"]})
         return train_model(model_cfg, cfg, p["data"]["train_images"], str(base), None)
     cfg = TrainConfig(**{**recipe, **p["pretrain"]["finetune"], "lmbda": float(p["lmbdas"][key])})

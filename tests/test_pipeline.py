@@ -119,15 +119,15 @@ def test_flow_runs_are_completed_in_the_api(repo: tuple[Path, dict], prefect_api
 
 def test_new_base_model_marks_every_lambda_and_dataset_after_it(repo: tuple[Path, dict]) -> None:
     path, env = repo
-    base = path / "artifacts" / "models" / "tcq-pretrain" / "base.ckpt"
+    base = path / "artifacts" / "models" / "pretrain" / "base.ckpt"
     original = base.read_bytes()
     try:
         base.write_bytes(original + b"\0")
         changed = _status(path, env)
     finally:
         base.write_bytes(original)
-    assert {"pretrain-tcq-base", "pretrain-tcq@q2", "pretrain-tcq@q6"} <= changed
-    assert not any("usq" in s for s in changed)
+    assert {"pretrain-base", "pretrain-usq@q2", "pretrain-usq@q6", "pretrain-tcq@q2", "pretrain-tcq@q6"} <= changed
+    assert not any(s.startswith(("latents", "retrain", "evaluate")) for s in changed)  # their inputs are unchanged
 
 
 def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict]) -> None:
