@@ -72,7 +72,8 @@ def train(
     lmbda: float = typer.Option(..., "--lmbda", help="rate-distortion trade-off (MSE weight)"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write (and resume from)"),
     quantizer: str = typer.Option("usq", "--quantizer", help="quantizer the model is trained for"),
-    tcq_perturbation: Optional[str] = typer.Option(None, "--tcq-perturbation", help="switch (default), uniform (width 2*delta) or union (width delta)"),
+    tcq_perturbation: Optional[str] = typer.Option(
+        None, "--tcq-perturbation", help="switch (default), uniform (width 2*delta) or union (width delta)"),
     tcq_delta: Optional[float] = _TCQ_CODING["tcq_delta"][2],
     steps: int = typer.Option(2000, "--steps"),
     channels: tuple[int, int] = typer.Option((64, 96), "--channels", help="N M"),
