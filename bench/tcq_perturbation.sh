@@ -6,8 +6,7 @@
 # Usage: bench/tcq_perturbation.sh OUT_DIR [BASE_STEPS] [FINETUNE_STEPS] [PERTURBATIONS...]
 set -euo pipefail
 out=${1:?output folder}; base_steps=${2:-1000}; ft_steps=${3:-150}; shift $(( $# < 3 ? $# : 3 ))
-perturbations=("${@:-switch uniform union}")
-read -r -a perturbations <<< "${perturbations[*]}"
+perturbations=("$@"); [[ ${#perturbations[@]} -gt 0 ]] || perturbations=(switch uniform union)
 mkdir -p "$out"
 declare -A L=([q2]=0.0035 [q3]=0.0067 [q4]=0.013 [q6]=0.0483)
 for p in switch "${perturbations[@]}"; do

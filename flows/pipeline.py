@@ -1,7 +1,7 @@
 """The whole method as one parent flow, for users who run Prefect without DVC.
 
-Pretrain (the shared base, then USQ and TCQ at every lambda), make latent datasets, retrain (decoder, control, and the
-hyper-decoder for USQ), evaluate every variant and the Pillow anchors, and report. Each step is
+Pretrain (the shared base, then USQ and TCQ at every lambda), make latent datasets, retrain
+(decoder, control, and the hyper-decoder for USQ), evaluate every variant and the Pillow anchors, and report. Each step is
 the same subflow a DVC stage runs. DVC adds what Prefect alone does not: skipping steps whose
 inputs did not change.
 """

@@ -31,14 +31,14 @@ def pretrain(quantizer: str, key: str) -> str:
     p = load_params()
     qparams = dict(p.get("tcq", {}).get("train", {})) if quantizer == "tcq" else {}
     model_cfg = ModelConfig(N=p["model"]["N"], M=p["model"]["M"], quantizer=quantizer, quantizer_params=qparams)
-    recipe, base = p["pretrain"]["recipe"], BASE
+    recipe = p["pretrain"]["recipe"]
     if key == "base":
         if quantizer != "usq":
             raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
         cfg = TrainConfig(**{**recipe, **p["pretrain"]["base"]})
-        return train_model(model_cfg, cfg, p["data"]["train_images"], str(base), None)
+        return train_model(model_cfg, cfg, p["data"]["train_images"], str(BASE), None)
     cfg = TrainConfig(**{**recipe, **p["pretrain"]["finetune"], "lmbda": float(p["lmbdas"][key])})
-    return train_model(model_cfg, cfg, p["data"]["train_images"], str(checkpoint(quantizer, "base", key)), str(base))
+    return train_model(model_cfg, cfg, p["data"]["train_images"], str(checkpoint(quantizer, "base", key)), str(BASE))
 
 
 if __name__ == "__main__":
