@@ -80,6 +80,7 @@ def train(
     images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
     patch_size: int = typer.Option(128, "--patch-size"),
     batch_size: int = typer.Option(8, "--batch-size"),
+    min_scale: float = typer.Option(1.0, "--min-scale", help="draw patches at random scales in [min-scale, 1]"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate, cut 10x at 70% and 90% of the steps"),
     seed: int = typer.Option(0, "--seed"),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
@@ -95,8 +96,8 @@ def train(
     if qparams and quantizer != "tcq":
         raise LicError("--tcq-* options need --quantizer tcq")
     model_cfg = ModelConfig(N=channels[0], M=channels[1], quantizer=quantizer, quantizer_params=qparams)
-    cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, lr=lr, seed=seed,
-                      checkpoint_every=checkpoint_every, device=device)
+    cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, min_scale=min_scale, lr=lr,
+                      seed=seed, checkpoint_every=checkpoint_every, device=device)
     m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume, init=init)
     if m:
         typer.echo(f"{out}: step {m['step']}, loss {m['loss']:.4f}, bpp {m['bpp']:.4f}, PSNR {m['psnr']:.2f} dB")

@@ -44,13 +44,15 @@ class ModelConfig:
 class TrainConfig:
     """Phase-1 training: loss ``lmbda * 255^2 * MSE + bpp`` (CompressAI's convention).
 
-    The learning rate drops by 10x at each fraction of ``steps`` in ``lr_drops``.
+    The learning rate drops by 10x at each fraction of ``steps`` in ``lr_drops``. Patches are
+    drawn at random scales down to ``min_scale`` (see :class:`lic.data.PatchSampler`).
     """
 
     lmbda: float = 0.013
     steps: int = 2000
     batch_size: int = 8
     patch_size: int = 128
+    min_scale: float = 1.0
     lr: float = 1e-3
     lr_drops: tuple[float, ...] = (0.7, 0.9)
     aux_lr: float = 1e-3
@@ -66,6 +68,8 @@ class TrainConfig:
             raise LicError("steps and batch size must be at least 1")
         if self.patch_size < 64 or self.patch_size % 64:
             raise LicError(f"patch size must be a multiple of 64, got {self.patch_size}")
+        if not 0 < self.min_scale <= 1:
+            raise LicError(f"min_scale must lie in (0, 1], got {self.min_scale}")
         object.__setattr__(self, "lr_drops", tuple(self.lr_drops))
 
     def lr_at(self, step: int) -> float:

@@ -38,6 +38,14 @@ DEFAULT_SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("sklearn", "datasets/images/china.jpg", "china", "test"),
     ("sklearn", "datasets/images/flower.jpg", "flower", "train"),
     ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "grace_hopper", "train"),
+    # grayscale photographs, stored as RGB: more scenes and textures for the transforms to learn
+    ("skimage", "data/camera.png", "camera", "train"),
+    ("skimage", "data/brick.png", "brick", "train"),
+    ("skimage", "data/grass.png", "grass", "train"),
+    ("skimage", "data/gravel.png", "gravel", "train"),
+    ("skimage", "data/coins.png", "coins", "train"),
+    ("skimage", "data/moon.png", "moon", "train"),
+    ("skimage", "data/clock_motion.png", "clock_motion", "train"),
 )
 
 
@@ -169,15 +177,23 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 class PatchSampler:
     """Draws random ``patch_size`` crops with random horizontal flips from in-memory images.
 
-    All randomness comes from ``generator``, so a run is reproducible and resumable.
+    With ``min_scale < 1`` each crop first covers ``patch_size / s`` pixels, ``s ~ U(min_scale, 1)``
+    (``s`` raised where the image is too small), and is downscaled to ``patch_size`` with
+    antialiasing: the same photos seen at other scales. All randomness comes from ``generator``,
+    so a run is reproducible and resumable.
     """
 
     images: list[torch.Tensor]  # uint8, 3xHxW, each at least patch_size on both sides
     patch_size: int
     batch_size: int
+    min_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_scale <= 1:
+            raise LicError(f"min_scale must lie in (0, 1], got {self.min_scale}")
 
     @classmethod
-    def from_folder(cls, folder: Path, patch_size: int, batch_size: int) -> "PatchSampler":
+    def from_folder(cls, folder: Path, patch_size: int, batch_size: int, min_scale: float = 1.0) -> "PatchSampler":
         images = []
         for path in list_images(folder):
             rgb, notes = load_image(path)
@@ -188,18 +204,25 @@ class PatchSampler:
             if pad_h or pad_w:
                 t = torch.nn.functional.pad(t[None].float(), (0, pad_w, 0, pad_h), mode="replicate")[0].to(torch.uint8)
             images.append(t)
-        return cls(images, patch_size, batch_size)
+        return cls(images, patch_size, batch_size, min_scale)
 
     def sample(self, generator: torch.Generator) -> torch.Tensor:
         """One batch, ``Bx3xPxP`` float in [0, 1]."""
         p = self.patch_size
-        out = torch.empty(self.batch_size, 3, p, p, dtype=torch.uint8)
+        out = torch.empty(self.batch_size, 3, p, p)
         for b in range(self.batch_size):
             img = self.images[int(torch.randint(len(self.images), (1,), generator=generator))]
-            top = int(torch.randint(img.shape[1] - p + 1, (1,), generator=generator))
-            left = int(torch.randint(img.shape[2] - p + 1, (1,), generator=generator))
-            crop = img[:, top : top + p, left : left + p]
+            side = p
+            if self.min_scale < 1:
+                lo = max(self.min_scale, p / min(img.shape[1], img.shape[2]))
+                side = min(int(p / (lo + (1 - lo) * float(torch.rand(1, generator=generator)))), *img.shape[1:])
+            top = int(torch.randint(img.shape[1] - side + 1, (1,), generator=generator))
+            left = int(torch.randint(img.shape[2] - side + 1, (1,), generator=generator))
+            crop = img[:, top : top + side, left : left + side].float()
+            if side != p:
+                crop = torch.nn.functional.interpolate(crop[None], size=(p, p), mode="bilinear", antialias=True,
+                                                       align_corners=False)[0].round_().clamp_(0, 255)
             if bool(torch.rand(1, generator=generator) < 0.5):
                 crop = crop.flip(-1)
             out[b] = crop
-        return out.float().div_(255.0)
+        return out.div_(255.0)

@@ -27,7 +27,7 @@ from lic.models import Hyperprior
 
 LogFn = Callable[[int, dict[str, float]], None]
 # Changing these between a run and its resumption would silently change the experiment.
-_RESUME_KEYS = ("lmbda", "batch_size", "patch_size", "lr", "lr_drops", "aux_lr", "clip_max_norm", "seed")
+_RESUME_KEYS = ("lmbda", "batch_size", "patch_size", "min_scale", "lr", "lr_drops", "aux_lr", "clip_max_norm", "seed")
 
 
 def rate_distortion(out: dict[str, Any], x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]:
@@ -80,7 +80,7 @@ def train(
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise LicError("device 'cuda' asked for, but CUDA is not available here")
-    sampler = PatchSampler.from_folder(images, cfg.patch_size, cfg.batch_size)
+    sampler = PatchSampler.from_folder(images, cfg.patch_size, cfg.batch_size, cfg.min_scale)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed + 1)
     model = Hyperprior(model_cfg).to(device).train()
@@ -160,7 +160,7 @@ def _resume(
         raise LicError(f"{out} holds no training state to resume from")
     if obj["config"] != model_cfg.to_dict():
         raise LicError(f"{out} was trained with model {obj['config']}, not {model_cfg.to_dict()}")
-    saved = state["train_config"]
+    saved = {"min_scale": 1.0, **state["train_config"]}  # checkpoints from before min_scale
     changed = [k for k in _RESUME_KEYS if _norm(saved[k]) != _norm(getattr(cfg, k))]
     if changed:
         raise LicError(f"cannot resume {out}: {', '.join(f'{k} was {saved[k]}' for k in changed)}")

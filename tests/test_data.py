@@ -70,3 +70,18 @@ def test_patches_are_reproducible(train_images: Path) -> None:
     b = sampler.sample(torch.Generator().manual_seed(3))
     assert a.shape == (4, 3, 64, 64) and torch.equal(a, b)
     assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
+
+
+def test_scale_augmentation_zooms_out_reproducibly() -> None:
+    # a horizontal ramp over 512 columns: a native 64-pixel crop spans 32 grey levels, a crop drawn
+    # at scale s spans 32 / s of them
+    ramp = torch.arange(512).div(2).to(torch.uint8).expand(3, 256, 512).contiguous()
+    native = PatchSampler([ramp], 64, 16).sample(torch.Generator().manual_seed(0))
+    zoomed = PatchSampler([ramp], 64, 16, min_scale=0.25).sample(torch.Generator().manual_seed(0))
+    again = PatchSampler([ramp], 64, 16, min_scale=0.25).sample(torch.Generator().manual_seed(0))
+    span = lambda b: (b.amax(dim=(1, 2, 3)) - b.amin(dim=(1, 2, 3))) * 255  # noqa: E731
+    assert torch.equal(zoomed, again) and zoomed.shape == native.shape
+    assert float(span(native).max()) < 32.5
+    assert float(span(zoomed).max()) > 64 and float(span(zoomed).min()) >= 31
+    with pytest.raises(LicError, match="min_scale"):
+        PatchSampler([ramp], 64, 16, min_scale=0)

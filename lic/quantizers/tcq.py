@@ -130,7 +130,7 @@ class TCQ(Quantizer):
     name = "tcq"
     code = 1
 
-    def __init__(self, conditional: GaussianConditional, delta: float = 0.5, lambda_tcq: float = 0.1,
+    def __init__(self, conditional: GaussianConditional, delta: float = 0.5, lambda_tcq: float = 0.02,
                  states: int = 8, layout: str = "row", perturbation: str = "switch",
                  weights: Tensor | None = None) -> None:
         super().__init__(conditional)
