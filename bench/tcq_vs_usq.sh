@@ -3,13 +3,15 @@
 # TCQ-trained baselines coded with TCQ against the USQ-trained baselines coded with USQ (same
 # architecture, same training budget, the profile's four lambdas), on the held-out images.
 # Sweeps lambda_tcq, and adds two diagnostics: each family coded with the other's quantizer.
-# Usage: bench/tcq_vs_usq.sh OUT_DIR [MODELS_DIR] [LAMBDA_TCQ...]
+# Usage: [IMAGES=folder] bench/tcq_vs_usq.sh OUT_DIR [MODELS_DIR] [LAMBDA_TCQ...]
+# IMAGES (default: the held-out set) evaluates on another folder, e.g. the training images.
 set -euo pipefail
 out=${1:?output folder}; models=${2:-artifacts/models}; shift $(( $# < 2 ? $# : 2 ))
 sweep=("$@"); [[ ${#sweep[@]} -gt 0 ]] || sweep=(0.02 0.05 0.1 0.2)
 mkdir -p "$out"
 ck() { for f in "$models/$1"/*.ckpt; do echo -m "$f"; done; }
-run() { local name=$1; shift; [[ -f "$out/$name.json" ]] || lic eval --name "$name" -o "$out/$name.json" "$@" >/dev/null; }
+images=(); [[ -z ${IMAGES:-} ]] || images=(--images "$IMAGES")
+run() { local name=$1; shift; [[ -f "$out/$name.json" ]] || lic eval --name "$name" -o "$out/$name.json" "${images[@]}" "$@" >/dev/null; }
 bd() { echo "$(lic bdrate "$out/$1.json" "$out/$2.json") % (MS-SSIM $(lic bdrate --metric ms-ssim-rgb "$out/$1.json" "$out/$2.json") %)"; }
 run usq $(ck usq-base)
 for lt in "${sweep[@]}"; do
