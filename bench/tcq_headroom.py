@@ -20,7 +20,6 @@ Then BD-rates against the USQ-trained models coded with USQ, on ``psnr`` and on 
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +29,7 @@ from lic.bdrate import bd_rate_curves
 from lic.codec import Codec, pad
 from lic.data import default_images, list_images, load_image, to_tensor, to_uint8
 from lic.errors import LicError
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")
+from lic.evaluate import psnr
 
 
 def jacobian_gains(codec: Codec, y_hat: torch.Tensor, probes: int = 8) -> torch.Tensor:
