@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import zarr
 
 from lic.checkpoint import load_checkpoint
+from lic.config import LatentsConfig
 from lic.data import default_images
 from lic.latents import ARRAYS, LatentDataset, make_latents
 
@@ -41,8 +41,8 @@ def main() -> None:
         for q in ("usq", "tcq"):
             paths[q] = Path(tmp) / f"{q}.zarr"
             t0 = time.perf_counter()
-            make_latents(args.model, paths[q], images, q, patches=args.patches, patch_size=args.patch_size,
-                         progress=False)
+            make_latents(args.model, paths[q], images, q, cfg=LatentsConfig(patches=args.patches,
+                                                                             patch_size=args.patch_size), progress=False)
             dt = time.perf_counter() - t0
             print(f"generation {q}: {args.patches / dt:.1f} patches/s ({dt:.1f} s for {args.patches})")
         group = zarr.open_group(paths["usq"], mode="r")

@@ -32,19 +32,6 @@ from lic.errors import LicError
 from lic.evaluate import psnr
 
 
-def jacobian_gains(codec: Codec, y_hat: torch.Tensor, probes: int = 8) -> torch.Tensor:
-    """``G_i = ||d g_s / d y_i||^2`` at ``y_hat`` for every latent element (Hutchinson)."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.inference_mode(False), torch.enable_grad():
-        y0 = y_hat.detach().clone().requires_grad_(True)
-        out = codec.model.g_s(y0)
-        gains = torch.zeros_like(y0)
-        for _ in range(probes):
-            (g,) = torch.autograd.grad((out * torch.randn(out.shape, generator=gen)).sum(), y0, retain_graph=True)
-            gains += g.pow(2) / probes
-    return gains.detach()
-
-
 @torch.inference_mode()
 def measure(codec: Codec, images: list[Path], codings: dict[str, dict]) -> dict[str, dict[str, float]]:
     m = codec.model
@@ -52,14 +39,11 @@ def measure(codec: Codec, images: list[Path], codings: dict[str, dict]) -> dict[
     for path in images:
         rgb, _ = load_image(path)
         h, w = rgb.shape[:2]
-        x = pad(to_tensor(rgb))
-        y = m.g_a(x)
-        z = m.h_a(y)
-        z_hat = m.entropy_bottleneck.decompress(m.entropy_bottleneck.compress(z), z.shape[-2:])
-        scales, means = m.entropy_parameters(z_hat)
+        a = m.analyze(pad(to_tensor(rgb)))
+        y, means, scales = a["y"], a["means"], a["scales"]
         x_y = m.g_s(y)
         ceiling = to_uint8(x_y[..., :h, :w])
-        gains = jacobian_gains(codec, torch.round(y - means) + means)
+        gains = m.synthesis_gains(torch.round(y - means) + means, probes=8)
         for name, params in codings.items():
             q = codec.quantizer(**params)
             data = codec.encode(rgb, quantizer=q).data

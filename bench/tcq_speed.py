@@ -48,10 +48,8 @@ def main() -> None:
     usq = codec.quantizer("usq")
 
     with torch.inference_mode():
-        y = m.g_a(pad(to_tensor(rgb)))
-        z = m.h_a(y)
-        z_hat = m.entropy_bottleneck.decompress(m.entropy_bottleneck.compress(z), z.shape[-2:])
-        scales, means = m.entropy_parameters(z_hat)
+        a = m.analyze(pad(to_tensor(rgb)))
+    y, means, scales = a["y"], a["means"], a["scales"]
     r = tcq.to_rows((y - means).double())
     sidx = tcq.to_rows(tcq.table_indexes(scales).long())
     w = np.ones_like(r)

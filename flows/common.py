@@ -1,18 +1,21 @@
-"""Helpers shared by the flows: params, paths, logging into Prefect, and a tiny CLI."""
+"""Helpers shared by the flows: params, the artifact paths (the one list; ``flows/stages.py`` makes
+``dvc.yaml`` from it), logging into Prefect, and a tiny CLI that checks its arguments."""
 
 from __future__ import annotations
 
 import inspect
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import yaml
 from prefect import get_run_logger
 
+from lic.config import DATA_DIR, retrain_modes
 from lic.errors import LicError
 
 PARAMS = Path("params.yaml")
+DATA = DATA_DIR  # the bundled photos, train/ and test/
 MODELS, LATENTS, EVAL = Path("artifacts/models"), Path("artifacts/latents"), Path("artifacts/eval")
 REPORTS = Path("reports")
 BASE = MODELS / "pretrain" / "base.ckpt"  # the shared phase-1 base model, fine-tuned per lambda and quantizer
@@ -26,18 +29,40 @@ def load_params(path: Path = PARAMS) -> dict[str, Any]:
         raise LicError(f"{path}: no such params file") from None
 
 
+def variants(quantizer: str) -> tuple[str, ...]:
+    """The model families of a quantizer: ``base`` (phase 1), then each retraining mode."""
+    return ("base",) + retrain_modes(quantizer)
+
+
+def family(quantizer: str, variant: str) -> Path:
+    """``artifacts/models/<quantizer>-<variant>``: one checkpoint per lambda; variant ``base`` is phase 1."""
+    return MODELS / f"{quantizer}-{variant}"
+
+
 def checkpoint(quantizer: str, variant: str, key: str) -> Path:
-    """``artifacts/models/<quantizer>-<variant>/<lambda key>.ckpt``; variant ``base`` is phase 1."""
-    return MODELS / f"{quantizer}-{variant}" / f"{key}.ckpt"
+    return family(quantizer, variant) / f"{key}.ckpt"
 
 
 def latents(quantizer: str, key: str) -> Path:
     return LATENTS / f"{quantizer}-{key}.zarr"
 
 
+def evaluation(name: str) -> Path:
+    """Results JSON of one evaluated family (``usq-base``, ``jpeg``, ...); its CSV lies beside it."""
+    return EVAL / f"{name}.json"
+
+
 def tcq_coding(params: dict[str, Any], quantizer: str) -> dict[str, Any]:
     """TCQ coding parameters (lambda_tcq, states, layout, weighting) for ``quantizer``."""
     return dict(params.get("tcq", {}).get("code", {})) if quantizer == "tcq" else {}
+
+
+def choose(value: str, allowed: Iterable[str], what: str) -> str:
+    """``value`` if it is one of ``allowed``, else a one-line error naming the choices."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise LicError(f"unknown {what} {value!r}; {PARAMS} and the pipeline define {', '.join(map(str, allowed))}")
+    return value
 
 
 def log_progress(label: str) -> Callable[[int, dict[str, float]], None]:
@@ -51,14 +76,19 @@ def log_progress(label: str) -> Callable[[int, dict[str, float]], None]:
     return on_log
 
 
-def main(flow: Callable[..., Any]) -> None:
-    """Run ``flow`` with positional command-line arguments (strings), one line on errors."""
+def main(flow: Callable[..., Any], check: Callable[..., None] | None = None) -> None:
+    """Run ``flow`` with positional command-line arguments (strings), one line on errors.
+
+    ``check(*args)`` validates the arguments against ``params.yaml`` before Prefect starts.
+    """
     names = list(inspect.signature(flow.fn).parameters)
     args = sys.argv[1:]
-    if len(args) > len(names) or any(a in ("-h", "--help") for a in args):
-        print(f"usage: python -m {flow.fn.__module__} {' '.join(names)}", file=sys.stderr)
+    if len(args) != len(names) or any(a in ("-h", "--help") for a in args):
+        print(f"usage: python -m {flow.fn.__module__} {' '.join(n.upper() for n in names)}", file=sys.stderr)
         sys.exit(2)
     try:
+        if check is not None:
+            check(*args)
         flow(*args)
     except LicError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Evaluation flow: real bitstreams of one model variant over all lambdas, or a Pillow anchor."""
+"""Evaluation flow: real bitstreams of one model family over all lambdas, or a Pillow anchor."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import EVAL, checkpoint, load_params, main, tcq_coding
+from flows.common import checkpoint, choose, evaluation, load_params, main, tcq_coding, variants
+from lic.config import EvaluateConfig
 from lic.data import list_images
-from lic.evaluate import CLASSICAL, evaluate_checkpoints, evaluate_codec
+from lic.evaluate import evaluate_checkpoints, evaluate_codec
+from lic.quantizers import QUANTIZERS
 
 
 @task
@@ -20,7 +22,7 @@ def evaluate_variant(name: str, images: str, ckpts: list[str] | None, quantizer:
     else:
         ev = evaluate_checkpoints([Path(c) for c in ckpts], files, quantizer, name=name, progress=False,
                                   quantizer_params=qparams)
-    out = EVAL / f"{name}.json"
+    out = evaluation(name)
     ev.write(out)
     logger = get_run_logger()
     res = ev.to_json()["results"]
@@ -31,17 +33,24 @@ def evaluate_variant(name: str, images: str, ckpts: list[str] | None, quantizer:
     return str(out)
 
 
+def check(variant: str) -> None:
+    """``variant`` names a ``<quantizer>-<variant>`` family or an anchor of ``params.yaml``."""
+    codecs = EvaluateConfig(**load_params()["evaluate"]).codecs
+    choose(variant, [f"{q}-{v}" for q in QUANTIZERS for v in variants(q)] + list(codecs), "model family or codec")
+
+
 @flow(name="evaluate")
 def evaluate(variant: str) -> str:
     """``variant`` is ``<quantizer>-<variant>`` (e.g. ``usq-base``, ``tcq-decoder``) or a codec."""
     p = load_params()
     images = p["data"]["test_images"]
-    if variant in CLASSICAL:
-        return evaluate_variant(variant, images, None, None, {}, list(p["evaluate"]["qualities"]))
+    cfg = EvaluateConfig(**p["evaluate"])
+    if variant in cfg.codecs:
+        return evaluate_variant(variant, images, None, None, {}, list(cfg.qualities))
     quantizer, kind = variant.split("-", 1)
     ckpts = [str(checkpoint(quantizer, kind, key)) for key in p["lmbdas"]]
     return evaluate_variant(variant, images, ckpts, quantizer, tcq_coding(p, quantizer), [])
 
 
 if __name__ == "__main__":
-    main(evaluate)
+    main(evaluate, check)

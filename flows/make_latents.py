@@ -6,22 +6,29 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import checkpoint, latents, load_params, main, tcq_coding
+from flows.common import checkpoint, choose, latents, load_params, main, tcq_coding
+from lic.config import LatentsConfig
 from lic.latents import make_latents as make
+from lic.quantizers import QUANTIZERS
 
 
 @task(retries=1)  # generation resumes chunk by chunk
-def quantize_patches(ckpt: str, out: str, images: str, quantizer: str, qparams: dict, settings: dict) -> str:
-    make(Path(ckpt), Path(out), Path(images), quantizer, qparams, resume=True, progress=False, **settings)
+def quantize_patches(ckpt: str, out: str, images: str, quantizer: str, qparams: dict, cfg: LatentsConfig) -> str:
+    make(Path(ckpt), Path(out), Path(images), quantizer, qparams, cfg, resume=True, progress=False)
     return out
+
+
+def check(quantizer: str, key: str) -> None:
+    choose(quantizer, QUANTIZERS, "quantizer")
+    choose(key, load_params()["lmbdas"], "lambda key")
 
 
 @flow(name="make_latents")
 def make_latents(quantizer: str, key: str) -> str:
     p = load_params()
     return quantize_patches(str(checkpoint(quantizer, "base", key)), str(latents(quantizer, key)),
-                            p["data"]["train_images"], quantizer, tcq_coding(p, quantizer), p["latents"])
+                            p["data"]["train_images"], quantizer, tcq_coding(p, quantizer), LatentsConfig(**p["latents"]))
 
 
 if __name__ == "__main__":
-    main(make_latents)
+    main(make_latents, check)

@@ -1,39 +1,40 @@
 """The whole method as one parent flow, for users who run Prefect without DVC.
 
-Pretrain (the shared base, then USQ and TCQ at every lambda), make latent datasets, retrain
-(decoder, control, and the hyper-decoder for USQ), evaluate every variant and the Pillow anchors, and report. Each step is
-the same subflow a DVC stage runs. DVC adds what Prefect alone does not: skipping steps whose
-inputs did not change.
+The bundled data, then pretrain (the shared base, then USQ and TCQ at every lambda), make latent
+datasets, retrain (each mode of :func:`lic.config.retrain_modes`), evaluate every family and the
+Pillow anchors, and report. Each step is the same subflow a DVC stage runs. DVC adds what Prefect
+alone does not: skipping steps whose inputs did not change.
 """
 
 from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import load_params, main
+from flows.common import load_params, main, variants
+from flows.data import data
 from flows.evaluate import evaluate
 from flows.make_latents import make_latents
 from flows.pretrain import pretrain
 from flows.report import report
 from flows.retrain import retrain
-
-RETRAIN_MODES = {"usq": ("decoder", "control", "hyper-decoder"), "tcq": ("decoder", "control")}
+from lic.config import EvaluateConfig, retrain_modes
 
 
 @flow(name="pipeline")
 def pipeline() -> str:
     p = load_params()
+    data()
     pretrain("usq", "base")
     for q in p["quantizers"]:
         for key in p["lmbdas"]:
             pretrain(q, key)
             make_latents(q, key)
-            for mode in RETRAIN_MODES[q]:
+            for mode in retrain_modes(q):
                 retrain(mode, q, key)
     for q in p["quantizers"]:
-        for kind in ("base",) + RETRAIN_MODES[q]:
+        for kind in variants(q):
             evaluate(f"{q}-{kind}")
-    for codec in p["evaluate"]["codecs"]:
+    for codec in EvaluateConfig(**p["evaluate"]).codecs:
         evaluate(codec)
     return report()
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import BASE, checkpoint, load_params, log_progress, main
+from flows.common import BASE, checkpoint, choose, load_params, log_progress, main
 from lic.config import ModelConfig, TrainConfig
-from lic.errors import LicError
+from lic.quantizers import QUANTIZERS
 from lic.train import train
 
 
@@ -26,6 +26,13 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str,
     return out
 
 
+def check(quantizer: str, key: str) -> None:
+    """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``."""
+    if (quantizer, key) != ("usq", "base"):
+        choose(quantizer, QUANTIZERS, "quantizer")
+        choose(key, load_params()["lmbdas"], "lambda key (or 'base' with usq: the shared base is trained with USQ noise)")
+
+
 @flow(name="pretrain")
 def pretrain(quantizer: str, key: str) -> str:
     p = load_params()
@@ -33,8 +40,6 @@ def pretrain(quantizer: str, key: str) -> str:
     model_cfg = ModelConfig(N=p["model"]["N"], M=p["model"]["M"], quantizer=quantizer, quantizer_params=qparams)
     recipe = p["pretrain"]["recipe"]
     if key == "base":
-        if quantizer != "usq":
-            raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
         cfg = TrainConfig(**{**recipe, **p["pretrain"]["base"]})
         return train_model(model_cfg, cfg, p["data"]["train_images"], str(BASE), None)
     cfg = TrainConfig(**{**recipe, **p["pretrain"]["finetune"], "lmbda": float(p["lmbdas"][key])})
@@ -42,4 +47,4 @@ def pretrain(quantizer: str, key: str) -> str:
 
 
 if __name__ == "__main__":
-    main(pretrain)
+    main(pretrain, check)

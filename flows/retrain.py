@@ -6,8 +6,9 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import checkpoint, latents, load_params, log_progress, main
-from lic.retrain import RetrainConfig
+from flows.common import checkpoint, choose, latents, load_params, log_progress, main
+from lic.config import RetrainConfig, retrain_modes
+from lic.quantizers import QUANTIZERS
 from lic.retrain import retrain as run
 
 
@@ -16,6 +17,12 @@ def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
     run(cfg, Path(base), Path(dataset), Path(out), on_log=log_progress(f"{cfg.mode} {Path(out).stem}"),
         progress=False)
     return out
+
+
+def check(mode: str, quantizer: str, key: str) -> None:
+    choose(quantizer, QUANTIZERS, "quantizer")
+    choose(mode, retrain_modes(quantizer), f"retraining mode for {quantizer}")
+    choose(key, load_params()["lmbdas"], "lambda key")
 
 
 @flow(name="retrain")
@@ -27,4 +34,4 @@ def retrain(mode: str, quantizer: str, key: str) -> str:
 
 
 if __name__ == "__main__":
-    main(retrain)
+    main(retrain, check)

@@ -15,13 +15,14 @@ from typing import Any, Callable, Optional
 
 import typer
 
+from lic.config import DATA_DIR, EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Learned image compression with real USQ/TCQ bitstreams.")
 
-Device = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1, ...")
+Device = typer.Option(TrainConfig.device, "--device", help="torch device: cpu, cuda, cuda:1, ...")
 _TCQ_CODING = {  # keyword -> (the quantizer's parameter name, type, option)
     "tcq_states": ("states", Optional[int], typer.Option(None, "--tcq-states", help="TCQ trellis states: 4 or 8")),
     "tcq_lambda": ("lambda_tcq", Optional[float],
@@ -58,7 +59,7 @@ def _images(images: Optional[Path], split: str) -> Path:
 
 
 @app.command()
-def data(out: Path = typer.Option(Path("artifacts/data"), "-o", "--out", help="folder for train/ and test/")) -> None:
+def data(out: Path = typer.Option(DATA_DIR, "-o", "--out", help="folder for train/ and test/")) -> None:
     """Write the bundled default photos as PNG into OUT/train and OUT/test."""
     from lic.data import DEFAULT_SOURCES, prepare_default_dataset
 
@@ -71,25 +72,25 @@ def data(out: Path = typer.Option(Path("artifacts/data"), "-o", "--out", help="f
 def train(
     lmbda: float = typer.Option(..., "--lmbda", help="rate-distortion trade-off (MSE weight)"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write (and resume from)"),
-    quantizer: str = typer.Option("usq", "--quantizer", help="quantizer the model is trained for"),
+    quantizer: str = typer.Option(ModelConfig.quantizer, "--quantizer", help="quantizer the model is trained for"),
     tcq_perturbation: Optional[str] = typer.Option(
         None, "--tcq-perturbation", help="switch (default), uniform (width 2*delta) or union (width delta)"),
     tcq_delta: Optional[float] = _TCQ_CODING["tcq_delta"][2],
-    steps: int = typer.Option(2000, "--steps"),
-    channels: tuple[int, int] = typer.Option((64, 96), "--channels", help="N M"),
+    steps: int = typer.Option(TrainConfig.steps, "--steps"),
+    channels: tuple[int, int] = typer.Option((ModelConfig.N, ModelConfig.M), "--channels", help="N M"),
     images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
-    patch_size: int = typer.Option(128, "--patch-size"),
-    batch_size: int = typer.Option(8, "--batch-size"),
-    min_scale: float = typer.Option(1.0, "--min-scale", help="draw patches at random scales in [min-scale, 1]"),
-    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate, cut 10x at 70% and 90% of the steps"),
-    seed: int = typer.Option(0, "--seed"),
-    checkpoint_every: int = typer.Option(100, "--checkpoint-every"),
+    patch_size: int = typer.Option(TrainConfig.patch_size, "--patch-size"),
+    batch_size: int = typer.Option(TrainConfig.batch_size, "--batch-size"),
+    min_scale: float = typer.Option(TrainConfig.min_scale, "--min-scale",
+                                    help="draw patches at random scales in [min-scale, 1]"),
+    lr: float = typer.Option(TrainConfig.lr, "--lr", help="Adam learning rate, cut 10x at 70% and 90% of the steps"),
+    seed: int = typer.Option(TrainConfig.seed, "--seed"),
+    checkpoint_every: int = typer.Option(TrainConfig.checkpoint_every, "--checkpoint-every"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT if it exists"),
     init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     device: str = Device,
 ) -> None:
     """Phase 1: train a mean-scale hyperprior end to end."""
-    from lic.config import ModelConfig, TrainConfig
     from lic.train import train as run
 
     qparams = {k: v for k, v in {"perturbation": tcq_perturbation, "delta": tcq_delta}.items() if v is not None}
@@ -160,7 +161,7 @@ def evaluate(
     out: Path = typer.Option(..., "-o", "--out", help="results JSON (a per-image CSV goes beside it)"),
     model: Optional[list[Path]] = typer.Option(None, "-m", "--model", help="checkpoint; repeat for a curve"),
     codec: Optional[str] = typer.Option(None, "--codec", help="jpeg, webp or avif instead of a model"),
-    qualities: str = typer.Option("5,10,20,30,40,50,60,70,80,90,95", "--qualities", help="for --codec"),
+    qualities: str = typer.Option(",".join(map(str, EvaluateConfig.qualities)), "--qualities", help="for --codec"),
     images: Optional[Path] = typer.Option(None, "--images", help="test images (default: bundled held-out set)"),
     quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: each checkpoint's own"),
     name: Optional[str] = typer.Option(None, "--name", help="curve name in the JSON"),
@@ -230,10 +231,10 @@ def latents_make(
     out: Path = typer.Option(..., "-o", "--out", help="Zarr group to write"),
     quantizer: Optional[str] = typer.Option(None, "--quantizer", help="usq or tcq (default: the checkpoint's)"),
     images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
-    patches: int = typer.Option(256, "--patches"),
-    patch_size: int = typer.Option(128, "--patch-size"),
-    seed: int = typer.Option(0, "--seed"),
-    chunk: int = typer.Option(16, "--chunk", help="samples per Zarr chunk"),
+    patches: int = typer.Option(LatentsConfig.patches, "--patches"),
+    patch_size: int = typer.Option(LatentsConfig.patch_size, "--patch-size"),
+    seed: int = typer.Option(LatentsConfig.seed, "--seed"),
+    chunk: int = typer.Option(LatentsConfig.chunk, "--chunk", help="samples per Zarr chunk"),
     resume: bool = typer.Option(False, "--resume", help="complete an interrupted dataset"),
     device: str = Device,
     *,
@@ -242,8 +243,8 @@ def latents_make(
     """Quantize training patches with the real quantizer and store them as a Zarr v3 group."""
     from lic.latents import make_latents
 
-    make_latents(model, out, _images(images, "train"), quantizer, tcq, patches, patch_size, seed, chunk,
-                 resume, device)
+    cfg = LatentsConfig(patches=patches, patch_size=patch_size, chunk=chunk, seed=seed)
+    make_latents(model, out, _images(images, "train"), quantizer, tcq, cfg, resume, device)
     typer.echo(f"{out}: {patches} samples")
 
 
@@ -253,16 +254,18 @@ def retrain(
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint to start from"),
     latents: Path = typer.Option(..., "--latents", help="latent dataset (Zarr group)"),
     out: Path = typer.Option(..., "-o", "--out", help="new checkpoint (metrics go to OUT.json)"),
-    steps: int = typer.Option(500, "--steps"),
-    batch_size: int = typer.Option(8, "--batch-size"),
-    lr: float = typer.Option(1e-4, "--lr"),
-    lmbda: Optional[float] = typer.Option(None, "--lmbda", help="hyper-decoder: default the checkpoint's"),
-    seed: int = typer.Option(0, "--seed"),
-    allow_stale: bool = typer.Option(False, "--allow-stale", help="use a dataset made with other weights"),
+    steps: int = typer.Option(RetrainConfig.steps, "--steps"),
+    batch_size: int = typer.Option(RetrainConfig.batch_size, "--batch-size"),
+    lr: float = typer.Option(RetrainConfig.lr, "--lr"),
+    lmbda: Optional[float] = typer.Option(RetrainConfig.lmbda, "--lmbda",
+                                          help="hyper-decoder: default the checkpoint's"),
+    seed: int = typer.Option(RetrainConfig.seed, "--seed"),
+    allow_stale: bool = typer.Option(RetrainConfig.allow_stale, "--allow-stale",
+                                     help="use a dataset made with other weights"),
     device: str = Device,
 ) -> None:
     """Phases 3/4: retrain the decoder (or hyper-decoder + decoder) on truly quantized latents."""
-    from lic.retrain import RetrainConfig, retrain as run
+    from lic.retrain import retrain as run
 
     cfg = RetrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, lmbda=lmbda, seed=seed,
                         device=device, allow_stale=allow_stale)

@@ -18,12 +18,11 @@ import torch.nn.functional as F
 
 from lic import bitstream
 from lic.checkpoint import load_checkpoint
+from lic.config import GRANULARITY
 from lic.data import max_pixels, to_tensor, to_uint8
 from lic.errors import LicError
 from lic.models import Hyperprior
-from lic.quantizers import Quantizer, make_quantizer, quantizer_from_code
-
-GRANULARITY = 64  # g_a and h_a downsample by 2^6 in all
+from lic.quantizers import Quantizer, quantizer_from_header
 
 
 @contextmanager
@@ -66,7 +65,6 @@ class Codec:
         self.model = model.to(device).eval()
         self.fingerprint = fingerprint
         self.device = torch.device(device)
-        self._sensitivity: torch.Tensor | None = None
 
     @classmethod
     def from_checkpoint(cls, path: Path, device: str | torch.device = "cpu") -> "Codec":
@@ -74,25 +72,9 @@ class Codec:
         return cls(model, obj["fingerprint"], device)
 
     def quantizer(self, name: str | None = None, **params: Any) -> Quantizer:
-        """The model's own quantizer, or another one on the same entropy model.
-
-        Parameters default to the checkpoint's. TCQ weights its search by the decoder's per-channel
-        sensitivity unless ``weighting="none"`` (measured better by PSNR at the real rate).
-        """
-        own = self.model.config
-        name = name or own.quantizer
-        params = {**(own.quantizer_params if name == own.quantizer else {}), **params}
-        if name == "tcq":
-            weighting = params.pop("weighting", "decoder")
-            if weighting == "decoder":
-                if self._sensitivity is None:
-                    self._sensitivity = self.model.channel_sensitivity()
-                params["weights"] = self._sensitivity
-            elif weighting != "none":
-                raise LicError(f"unknown TCQ weighting {weighting!r}; choose none or decoder")
-        elif name == own.quantizer and not params:
-            return self.model.quantizer
-        return make_quantizer(name, self.model.gaussian_conditional, **params)
+        """The model's own quantizer, or another one on the same entropy model
+        (:meth:`Hyperprior.quantizer_for`)."""
+        return self.model.quantizer_for(name, **params)
 
     @torch.inference_mode()
     def encode(self, rgb: np.ndarray, quantizer: Quantizer | None = None, with_recon: bool = False) -> Encoded:
@@ -118,7 +100,7 @@ class Codec:
             raise LicError(
                 f"stream was made with model {header.fingerprint.hex()}, but this checkpoint is {ours}"
             )
-        q = quantizer_from_code(header.quantizer, self.model.gaussian_conditional, header.qparams)
+        q = quantizer_from_header(header.quantizer, header.qparams, self.model.gaussian_conditional)
         ph, pw = -header.height % GRANULARITY, -header.width % GRANULARITY
         shape = torch.Size(((header.height + ph) // GRANULARITY, (header.width + pw) // GRANULARITY))
         with synthesis_threads():

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from lic.errors import LicError
+
+
+DATA_DIR = Path("artifacts/data")  # where `lic data` writes the bundled photos (train/, test/)
+GRANULARITY = 64  # g_a and h_a downsample by 2^6 in all: image sizes the network sees, patch sizes
+LATENT_STRIDE = 16  # g_a alone downsamples by 2^4
 
 
 def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -66,8 +72,8 @@ class TrainConfig:
             raise LicError(f"lambda must be positive, got {self.lmbda}")
         if self.steps < 1 or self.batch_size < 1:
             raise LicError("steps and batch size must be at least 1")
-        if self.patch_size < 64 or self.patch_size % 64:
-            raise LicError(f"patch size must be a multiple of 64, got {self.patch_size}")
+        if self.patch_size < GRANULARITY or self.patch_size % GRANULARITY:
+            raise LicError(f"patch size must be a multiple of {GRANULARITY}, got {self.patch_size}")
         if not 0 < self.min_scale <= 1:
             raise LicError(f"min_scale must lie in (0, 1], got {self.min_scale}")
         object.__setattr__(self, "lr_drops", tuple(self.lr_drops))
@@ -76,3 +82,62 @@ class TrainConfig:
         """Learning rate at ``step`` (0-based): ``lr * 0.1^(number of drops passed)``."""
         passed = sum(step >= int(f * self.steps) for f in self.lr_drops)
         return self.lr * 0.1**passed
+
+
+RETRAIN_MODES = ("decoder", "control", "hyper-decoder")
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Phases 3 and 4 and the control (see :mod:`lic.retrain`); Adam at a constant ``lr``."""
+
+    mode: str
+    steps: int = 500
+    batch_size: int = 8
+    lr: float = 1e-4
+    lmbda: float | None = None  # hyper-decoder only; default: the checkpoint's training lambda
+    seed: int = 0
+    device: str = "cpu"
+    allow_stale: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in RETRAIN_MODES:
+            raise LicError(f"unknown retraining mode {self.mode!r}; choose one of {RETRAIN_MODES}")
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise LicError("steps and batch size must be at least 1 and the learning rate positive")
+
+
+def retrain_modes(quantizer: str) -> tuple[str, ...]:
+    """The retraining modes that apply to a quantizer: the hyper-decoder needs USQ, whose indices
+    are recomputed at every step."""
+    return RETRAIN_MODES if quantizer == "usq" else tuple(m for m in RETRAIN_MODES if m != "hyper-decoder")
+
+
+@dataclass(frozen=True)
+class LatentsConfig:
+    """Phase 2: ``patches`` random training patches of ``patch_size``, ``chunk`` per Zarr chunk;
+    chunk ``i`` is drawn from ``(seed, i)``."""
+
+    patches: int = 256
+    patch_size: int = 128
+    chunk: int = 16
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.patches < 1 or self.chunk < 1 or self.patch_size < GRANULARITY or self.patch_size % GRANULARITY:
+            raise LicError(f"need patches >= 1, chunk >= 1 and a patch size that is a multiple of {GRANULARITY}")
+
+
+CLASSICAL_CODECS = ("jpeg", "webp", "avif")  # the anchors Pillow writes
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Classical anchors and their quality sweep (Pillow's 0-100 scale)."""
+
+    codecs: tuple[str, ...] = CLASSICAL_CODECS
+    qualities: tuple[int, ...] = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codecs", tuple(self.codecs))
+        object.__setattr__(self, "qualities", tuple(int(q) for q in self.qualities))

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from lic.config import DATA_DIR
 from lic.errors import LicError
 from lic.fileio import atomic_write
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
 DEFAULT_MAX_PIXELS = 16_777_216  # 4096 x 4096; override with LIC_MAX_PIXELS
-DEFAULT_DATA_DIR = Path("artifacts/data")
 
 # (package, path inside the package, name, split). Stereo pairs stay in one split.
 DEFAULT_SOURCES: tuple[tuple[str, str, str, str], ...] = (
@@ -65,7 +65,7 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def prepare_default_dataset(root: Path = DEFAULT_DATA_DIR) -> Path:
+def prepare_default_dataset(root: Path = DATA_DIR) -> Path:
     """Write the bundled photos as PNG under ``root/train`` and ``root/test``; idempotent."""
     for package, rel, name, split in DEFAULT_SOURCES:
         out = root / split / f"{name}.png"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import torch
 from compressai.entropy_models import GaussianConditional
 
 from lic.latents import open_latents
-from lic.quantizers import QUANTIZERS
+from lic.quantizers import make_quantizer
 
 HIST_RANGE = 4  # histogram of indices -4..4, plus the mass beyond
 
@@ -21,11 +20,7 @@ def index_stats(path: Path) -> dict[str, Any]:
     group = open_latents(path)
     k = torch.from_numpy(group["indices"][:])
     scales = torch.from_numpy(group["scales"][:])
-    name = group.attrs["quantizer"]
-    cls = QUANTIZERS[name]
-    accepted = set(inspect.signature(cls.__init__).parameters)
-    params = {a: v for a, v in group.attrs["quantizer_params"].items() if a in accepted}
-    q = cls(GaussianConditional(None), **params)
+    q = make_quantizer(group.attrs["quantizer"], GaussianConditional(None), **group.attrs["quantizer_params"])
     bits = -torch.log2(q.likelihoods(k, scales))
     values = k.numpy().ravel()
     hist = {str(v): int((values == v).sum()) for v in range(-HIST_RANGE, HIST_RANGE + 1)}

@@ -1,7 +1,7 @@
 """Entropy coding of integer indices with CompressAI's rANS and per-symbol CDF tables.
 
-A table set is what ``EntropyModel.update()`` leaves in ``_quantized_cdf``, ``_cdf_length`` and
-``_offset``: one row per (quantizer, scale bin). Each symbol names its row by an index.
+A table set is what ``EntropyModel.update()`` leaves behind (:func:`lic.compat.cdf_tables`): one row
+per (quantizer, scale bin). Each symbol names its row by an index.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from compressai import ans
 from compressai.entropy_models import EntropyModel
 
+from lic.compat import RansDecoder, RansEncoder, cdf_tables
 from lic.errors import LicError
 
 
@@ -26,19 +26,19 @@ class CdfTables:
     @classmethod
     def of(cls, model: EntropyModel) -> "CdfTables":
         """The tables of ``model``, cached on it until its CDF buffer changes."""
-        cdf = model._quantized_cdf
+        cdf, cdf_lengths, cdf_offsets = cdf_tables(model)
         if cdf.numel() == 0:
             raise LicError("entropy model has no CDF tables; the checkpoint was saved before update()")
         key = (cdf.data_ptr(), 0 if cdf.is_inference() else cdf._version, tuple(cdf.shape))
         cached = getattr(model, "_lic_tables", None)
         if cached is None or cached[0] != key:
-            lengths = model._cdf_length.reshape(-1).int().tolist()
+            lengths = cdf_lengths.reshape(-1).int().tolist()
             # rows trimmed to their own length: the coder reads no further, and the lists cross
             # into C++ on every call
             tables = cls(
                 [row[:n] for row, n in zip(cdf.tolist(), lengths)],
                 lengths,
-                model._offset.reshape(-1).int().tolist(),
+                cdf_offsets.reshape(-1).int().tolist(),
             )
             object.__setattr__(model, "_lic_tables", (key, tables))
         return model._lic_tables[1]
@@ -46,7 +46,7 @@ class CdfTables:
 
 def encode_symbols(symbols: torch.Tensor, indexes: torch.Tensor, tables: CdfTables) -> bytes:
     """rANS-code ``symbols`` (ints), each with the table row ``indexes`` names."""
-    return ans.RansEncoder().encode_with_indexes(
+    return RansEncoder().encode_with_indexes(
         symbols.reshape(-1).int().tolist(),
         indexes.reshape(-1).int().tolist(),
         tables.cdfs,
@@ -57,7 +57,7 @@ def encode_symbols(symbols: torch.Tensor, indexes: torch.Tensor, tables: CdfTabl
 
 def decode_symbols(data: bytes, indexes: torch.Tensor, tables: CdfTables) -> torch.Tensor:
     """Inverse of :func:`encode_symbols`; returns int32 symbols shaped like ``indexes``."""
-    values = ans.RansDecoder().decode_with_indexes(
+    values = RansDecoder().decode_with_indexes(
         data, indexes.reshape(-1).int().tolist(), tables.cdfs, tables.lengths, tables.offsets
     )
     return torch.tensor(values, dtype=torch.int32).reshape(indexes.shape)

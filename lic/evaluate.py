@@ -22,11 +22,11 @@ from pytorch_msssim import ms_ssim as _ms_ssim
 from tqdm import tqdm
 
 from lic.codec import Codec
+from lic.config import CLASSICAL_CODECS, EvaluateConfig
 from lic.data import load_image
 from lic.errors import LicError
 
-CLASSICAL = {"jpeg": ("JPEG", "jpg"), "webp": ("WEBP", "webp"), "avif": ("AVIF", "avif")}  # format, feature
-DEFAULT_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+CLASSICAL = dict(zip(CLASSICAL_CODECS, (("JPEG", "jpg"), ("WEBP", "webp"), ("AVIF", "avif"))))  # format, feature
 MS_SSIM_MIN_SIDE = 161  # 5 scales of an 11-tap window
 
 
@@ -168,7 +168,7 @@ def _pillow_coder(fmt: str, quality: int) -> Coder:
     return code
 
 
-def evaluate_codec(codec: str, images: list[Path], qualities: Iterable[int] = DEFAULT_QUALITIES,
+def evaluate_codec(codec: str, images: list[Path], qualities: Iterable[int] = EvaluateConfig.qualities,
                    progress: bool = True) -> Evaluation:
     """Pillow's ``jpeg``, ``webp`` or ``avif`` over a quality sweep."""
     if codec not in CLASSICAL:

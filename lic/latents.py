@@ -31,13 +31,14 @@ import zarr
 from tqdm import tqdm
 
 from lic import __version__
-from lic.checkpoint import ENCODER_PREFIXES, weights_fingerprint
-from lic.codec import Codec
+from lic.checkpoint import ENCODER_PREFIXES, load_checkpoint, weights_fingerprint
+from lic.config import GRANULARITY, LATENT_STRIDE, LatentsConfig
 from lic.data import PatchSampler, folder_fingerprint, list_images
 from lic.errors import LicError
+from lic.models import Hyperprior
+from lic.quantizers import Quantizer
 
 ARRAYS = ("x", "y", "y_hat", "indices", "means", "scales", "z_hat")
-LATENT_STRIDE, HYPER_STRIDE = 16, 64
 
 
 def encoder_fingerprint(model: torch.nn.Module) -> str:
@@ -46,35 +47,28 @@ def encoder_fingerprint(model: torch.nn.Module) -> str:
     return weights_fingerprint(model.state_dict(), ENCODER_PREFIXES)
 
 
-def provenance(codec: Codec, quantizer_name: str, quantizer_params: dict[str, Any], images: Path,
-               patches: int, patch_size: int, seed: int, chunk: int) -> dict[str, Any]:
+def provenance(model: Hyperprior, q: Quantizer, images: Path, cfg: LatentsConfig) -> dict[str, Any]:
     """What a dataset was made from; two datasets with equal provenance hold equal arrays."""
     return {
-        "encoder_fingerprint": encoder_fingerprint(codec.model),
-        "model_config": codec.model.config.to_dict(),
-        "quantizer": quantizer_name,
-        "quantizer_params": quantizer_params,
+        "encoder_fingerprint": encoder_fingerprint(model),
+        "model_config": model.config.to_dict(),
+        "quantizer": q.name,
+        "quantizer_params": q.params(),
         "images_fingerprint": folder_fingerprint(list_images(images)),
-        "patch_size": patch_size,
-        "patches": patches,
-        "seed": seed,
-        "chunk": chunk,
+        "patch_size": cfg.patch_size,
+        "patches": cfg.patches,
+        "seed": cfg.seed,
+        "chunk": cfg.chunk,
     }
 
 
 def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | None = None,
-                 quantizer_params: dict[str, Any] | None = None, patches: int = 256, patch_size: int = 128,
-                 seed: int = 0, chunk: int = 16, resume: bool = False, device: str = "cpu",
-                 progress: bool = True) -> Path:
+                 quantizer_params: dict[str, Any] | None = None, cfg: LatentsConfig = LatentsConfig(),
+                 resume: bool = False, device: str = "cpu", progress: bool = True) -> Path:
     """Write (or, with ``resume``, complete) the latent dataset ``out``."""
-    if patches < 1 or chunk < 1 or patch_size % HYPER_STRIDE:
-        raise LicError(f"need patches >= 1, chunk >= 1 and a patch size that is a multiple of {HYPER_STRIDE}")
-    codec = Codec.from_checkpoint(checkpoint, device)
-    model = codec.model
-    name = quantizer or model.config.quantizer
-    params = dict(quantizer_params or {})
-    q = codec.quantizer(name, **params)
-    prov = provenance(codec, name, {**q.params(), **params}, images, patches, patch_size, seed, chunk)
+    model, _ = load_checkpoint(checkpoint, device)
+    q = model.quantizer_for(quantizer, **(quantizer_params or {}))
+    prov = provenance(model, q, images, cfg)
     out = Path(out)
     if out.exists():
         if not resume:
@@ -85,16 +79,16 @@ def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | Non
             diff = ", ".join(k for k in prov if _jsonable(old[k]) != _jsonable(prov[k]))
             raise LicError(f"cannot resume {out}: it was made with a different {diff}")
     else:
-        group = _create(out, model, prov, patches, patch_size, chunk)
+        group = _create(out, model, prov, cfg)
     done = set(group.attrs.get("chunks_done", []))
-    sampler = PatchSampler.from_folder(images, patch_size, chunk)
-    n_chunks = math.ceil(patches / chunk)
-    bar = tqdm(total=n_chunks, initial=len(done), desc=f"latents {name}", disable=not progress, dynamic_ncols=True)
+    sampler = PatchSampler.from_folder(images, cfg.patch_size, cfg.chunk)
+    n_chunks = math.ceil(cfg.patches / cfg.chunk)
+    bar = tqdm(total=n_chunks, initial=len(done), desc=f"latents {q.name}", disable=not progress, dynamic_ncols=True)
     for i in range(n_chunks):
         if i in done:
             continue
-        lo, hi = i * chunk, min(patches, (i + 1) * chunk)
-        x = sampler.sample(torch.Generator().manual_seed(seed * 1_000_003 + i))[: hi - lo].to(device)
+        lo, hi = i * cfg.chunk, min(cfg.patches, (i + 1) * cfg.chunk)
+        x = sampler.sample(torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))[: hi - lo].to(device)
         arrays = _encode(model, q, x)
         for key, value in arrays.items():
             group[key][lo:hi] = value
@@ -106,10 +100,10 @@ def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | Non
     return out
 
 
-def _create(out: Path, model: torch.nn.Module, prov: dict[str, Any], n: int, p: int, chunk: int) -> zarr.Group:
+def _create(out: Path, model: Hyperprior, prov: dict[str, Any], cfg: LatentsConfig) -> zarr.Group:
     group = zarr.open_group(out, mode="w")
-    M, N = model.M, model.N
-    lat, hyp = p // LATENT_STRIDE, p // HYPER_STRIDE
+    M, N, n, p, chunk = model.M, model.N, cfg.patches, cfg.patch_size, cfg.chunk
+    lat, hyp = p // LATENT_STRIDE, p // GRANULARITY
     shapes = {"x": ((3, p, p), "uint8"), "z_hat": ((N, hyp, hyp), "float32"), "indices": ((M, lat, lat), "int32")}
     for key in ARRAYS:
         shape, dtype = shapes.get(key, ((M, lat, lat), "float32"))
@@ -120,14 +114,11 @@ def _create(out: Path, model: torch.nn.Module, prov: dict[str, Any], n: int, p: 
 
 
 @torch.inference_mode()
-def _encode(model: torch.nn.Module, q: Any, x: torch.Tensor) -> dict[str, np.ndarray]:
-    y = model.g_a(x)
-    z = model.h_a(y)
-    z_hat = model.entropy_bottleneck.decompress(model.entropy_bottleneck.compress(z), z.shape[-2:])
-    scales, means = model.entropy_parameters(z_hat)
-    indices = q.quantize(y, means, scales)
-    y_hat = q.dequantize(indices, means)
-    out = {"y": y, "y_hat": y_hat, "indices": indices, "means": means, "scales": scales, "z_hat": z_hat}
+def _encode(model: Hyperprior, q: Quantizer, x: torch.Tensor) -> dict[str, np.ndarray]:
+    a = model.analyze(x)
+    indices = q.quantize(a["y"], a["means"], a["scales"])
+    out = {"y_hat": q.dequantize(indices, a["means"]), "indices": indices,
+           **{k: a[k] for k in ("y", "means", "scales", "z_hat")}}
     arrays = {k: v.detach().cpu().numpy() for k, v in out.items()}
     arrays["x"] = x.mul(255).round().to(torch.uint8).cpu().numpy()
     return arrays

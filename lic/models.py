@@ -22,13 +22,46 @@ from lic.quantizers import Quantizer, make_quantizer
 MEANS_GRID = 2.0**-16  # means are snapped to this grid at coding time
 
 
+def _weights_key(module: torch.nn.Module) -> tuple[tuple[int, int], ...]:
+    """Changes whenever a weight of ``module`` is written or moved."""
+    return tuple((t.data_ptr(), t._version) for t in module.state_dict().values())
+
+
 class Hyperprior(MeanScaleHyperprior):
     """Mean-scale hyperprior; ``config.N``/``config.M`` channels, ``config.quantizer`` for ``y``."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(N=config.N, M=config.M)
         self.config = config
-        self.quantizer: Quantizer = make_quantizer(config.quantizer, self.gaussian_conditional, **config.quantizer_params)
+        self.quantizer: Quantizer = make_quantizer(config.quantizer, self.gaussian_conditional,
+                                                   self.decoder_sensitivity, **config.quantizer_params)
+
+    def quantizer_for(self, name: str | None = None, **params: Any) -> Quantizer:
+        """The model's own quantizer, or another one on the same entropy model.
+
+        Parameters not given default to the checkpoint's (for its own quantizer), then to the
+        quantizer's own defaults; a decoder-weighted search gets :meth:`decoder_sensitivity`.
+        """
+        own = self.config
+        name = name or own.quantizer
+        if name == own.quantizer and not params:
+            return self.quantizer
+        params = {**(own.quantizer_params if name == own.quantizer else {}), **params}
+        return make_quantizer(name, self.gaussian_conditional, self.decoder_sensitivity, **params)
+
+    def analyze(self, x: Tensor) -> dict[str, Any]:
+        """The encoder's front half, shared by coding, latent datasets and benchmarks.
+
+        ``y = g_a(x)``, ``z = h_a(y)`` coded for real (``z_strings``, ``shape``), ``z_hat`` decoded
+        from those strings, and the decoder's ``scales``, ``means`` = :meth:`entropy_parameters`.
+        """
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        scales, means = self.entropy_parameters(z_hat)
+        return {"y": y, "z_strings": z_strings, "shape": z.size()[-2:], "z_hat": z_hat, "means": means,
+                "scales": scales}
 
     def forward(self, x: Tensor) -> dict[str, Any]:
         """Training pass with the quantizer's perturbation: ``x_hat`` and ``likelihoods``."""
@@ -51,25 +84,43 @@ class Hyperprior(MeanScaleHyperprior):
         means = torch.round(means / MEANS_GRID) * MEANS_GRID
         return scales.float(), means.float()
 
-    def channel_sensitivity(self, size: int = 16, probes: int = 8, seed: int = 0) -> Tensor:
-        """Per-channel squared gain of ``g_s`` (pixel error per unit latent error), mean 1.
+    def synthesis_gains(self, y_hat: Tensor, probes: int = 1, seed: int = 0) -> Tensor:
+        """``G_i = ||d g_s / d y_i||^2`` at ``y_hat`` for every latent element, shaped like ``y_hat``.
 
-        ``||J[:, i]||^2 = E_u[(J^T u)_i^2]`` for ``u ~ N(0, I)`` (Hutchinson), with the Jacobian
-        ``J`` of ``g_s`` taken at ``y_hat = 0`` on a ``size x size`` latent, averaged per channel.
+        Hutchinson: ``||J[:, i]||^2 = E_u[(J^T u)_i^2]`` for ``u ~ N(0, I)``, averaged over ``probes``
+        draws of ``u`` (seeded), ``J`` the Jacobian of ``g_s``.
         """
         gen = torch.Generator().manual_seed(seed)
-        device = next(self.parameters()).device
         with torch.inference_mode(False), torch.enable_grad():
-            y0 = torch.zeros(probes, self.M, size, size, device=device, requires_grad=True)
+            y0 = y_hat.detach().clone().requires_grad_(True)
             x = self.g_s(y0)
-            u = torch.randn(x.shape, generator=gen).to(device)
-            (g,) = torch.autograd.grad((x * u).sum(), y0)
-        gain = g.pow(2).mean(dim=(0, 2, 3))
-        return (gain / gain.mean()).detach()
+            gains = torch.zeros_like(y0)
+            for _ in range(probes):
+                u = torch.randn(x.shape, generator=gen).to(x.device)
+                (g,) = torch.autograd.grad((x * u).sum(), y0, retain_graph=True)
+                gains += g.pow(2) / probes
+        return gains.detach()
+
+    def channel_sensitivity(self, size: int = 16, probes: int = 8, seed: int = 0) -> Tensor:
+        """Per-channel squared gain of ``g_s`` (pixel error per unit latent error), mean 1:
+        :meth:`synthesis_gains` at ``y_hat = 0`` on ``probes`` latents of ``size x size``, averaged
+        per channel."""
+        device = next(self.parameters()).device
+        gain = self.synthesis_gains(torch.zeros(probes, self.M, size, size, device=device), seed=seed)
+        gain = gain.mean(dim=(0, 2, 3))
+        return gain / gain.mean()
+
+    def decoder_sensitivity(self) -> Tensor:
+        """:meth:`channel_sensitivity`, cached until ``g_s``'s weights change (TCQ's search weights)."""
+        key = _weights_key(self.g_s)
+        if getattr(self, "_sensitivity_key", None) != key:
+            self._sensitivity = self.channel_sensitivity()
+            self._sensitivity_key = key
+        return self._sensitivity
 
     def _h_s_float64(self) -> dict[str, Tensor]:
         """float64 copies of ``h_s``'s weights, rebuilt only when the weights change."""
-        key = tuple((t.data_ptr(), t._version) for t in self.h_s.state_dict().values())
+        key = _weights_key(self.h_s)
         if getattr(self, "_h_s64_key", None) != key:
             self._h_s64 = {k: v.detach().double() for k, v in self.h_s.state_dict().items()}
             self._h_s64_key = key
@@ -78,14 +129,11 @@ class Hyperprior(MeanScaleHyperprior):
     def compress(self, x: Tensor, quantizer: Quantizer | None = None) -> dict[str, Any]:
         """Real bitstreams: ``strings = [y_strings, z_strings]``, ``shape`` of ``z``, and ``y_hat``."""
         q = quantizer or self.quantizer
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
-        scales, means = self.entropy_parameters(z_hat)
-        indices = q.quantize(y, means, scales)
+        a = self.analyze(x)
+        indices = q.quantize(a["y"], a["means"], a["scales"])
+        scales = a["scales"]
         y_strings = [q.encode(indices[i : i + 1], scales[i : i + 1]) for i in range(len(indices))]
-        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:], "y_hat": q.dequantize(indices, means)}
+        return {"strings": [y_strings, a["z_strings"]], "shape": a["shape"], "y_hat": q.dequantize(indices, a["means"])}
 
     def decompress(self, strings: list[list[bytes]], shape: torch.Size, quantizer: Quantizer | None = None) -> dict[str, Tensor]:
         """Inverse of :meth:`compress`: ``x_hat`` (clamped to [0, 1]) and ``y_hat``."""

@@ -20,13 +20,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from lic.bdrate import bd_rate_curves  # noqa: E402
+from lic.config import CLASSICAL_CODECS as ANCHORS  # noqa: E402
 from lic.errors import LicError  # noqa: E402
 from lic.fileio import atomic_write_bytes  # noqa: E402
 
-ANCHORS = ("jpeg", "webp", "avif")
 LABELS = {"base": "baseline", "decoder": "decoder retrained", "hyper-decoder": "hyper-decoder + decoder retrained",
           "control": "control (noise fine-tune)"}
 METRICS = {"psnr-rgb": "PSNR-RGB (dB)", "ms-ssim-rgb": "MS-SSIM-RGB"}
+# the files make_report writes into its folder (dvc.yaml declares them from here)
+TABLE_MD, TABLE_CSV, PER_IMAGE = "bdrate.md", "bdrate.csv", "per_image.csv"
+README, METRICS_JSON = "README.md", "metrics.json"
+PLOTS = {"psnr-rgb": "rd_psnr.png", "ms-ssim-rgb": "rd_msssim.png"}
 COLUMNS = {"psnr-rgb": "bd_rate_psnr_pct", "ms-ssim-rgb": "bd_rate_msssim_pct"}
 
 
@@ -125,10 +129,10 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str) -> dict[str, Any]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = bd_table(results)
-    table.to_csv(out_dir / "bdrate.csv", index=False, float_format="%.3f")
+    table.to_csv(out_dir / TABLE_CSV, index=False, float_format="%.3f")
     md = table.to_markdown(index=False, floatfmt=".2f") if len(table) else "(no comparisons)"
-    (out_dir / "bdrate.md").write_text(md + "\n")
-    for metric, name in (("psnr-rgb", "rd_psnr.png"), ("ms-ssim-rgb", "rd_msssim.png")):
+    (out_dir / TABLE_MD).write_text(md + "\n")
+    for metric, name in PLOTS.items():
         plot(results, metric, out_dir / name, f"{METRICS[metric]} vs rate, held-out images, profile {profile}")
     frames = []
     for v in results:
@@ -136,13 +140,13 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str) -> dict[str, Any]:
         if csv.exists():
             frames.append(pd.read_csv(csv).assign(variant=v))
     if frames:
-        pd.concat(frames).to_csv(out_dir / "per_image.csv", index=False)
+        pd.concat(frames).to_csv(out_dir / PER_IMAGE, index=False)
     averages = {v: {k: float(pd.Series(r["results"][k]).mean()) for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}
                 for v, r in results.items()}
     bd = {f"{r.test} vs {r.anchor}": round(r.bd_rate_psnr_pct, 3) for r in table.itertuples()
           if not math.isnan(r.bd_rate_psnr_pct)}
     metrics = {"profile": profile, "bd_rate_psnr_percent": bd, "averages": averages}
-    atomic_write_bytes(out_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
+    atomic_write_bytes(out_dir / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
     readme = [
         "# Reports",
         "",
@@ -160,5 +164,5 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str) -> dict[str, Any]:
         "Files: `bdrate.csv`, `metrics.json` (`dvc metrics show`), `per_image.csv`. Measurements made by",
         "hand (timings, benchmarks, settings) are in `reports/README.md`.",
     ]
-    (out_dir / "README.md").write_text("\n".join(readme) + "\n")
+    (out_dir / README).write_text("\n".join(readme) + "\n")
     return metrics

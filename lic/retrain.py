@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -23,30 +23,14 @@ import torch
 from tqdm import tqdm
 
 from lic.checkpoint import load_checkpoint, save_checkpoint
+from lic.config import RetrainConfig, retrain_modes
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 from lic.latents import LatentDataset, open_latents, staleness
+from lic.models import Hyperprior
+from lic.train import rate_distortion
 
-MODES = ("decoder", "hyper-decoder", "control")
 _KEYS = {"decoder": ("y_hat", "x"), "control": ("y", "means", "scales", "x"), "hyper-decoder": ("y", "z_hat", "x")}
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    mode: str
-    steps: int = 500
-    batch_size: int = 8
-    lr: float = 1e-4
-    lmbda: float | None = None  # hyper-decoder only; default: the checkpoint's training lambda
-    seed: int = 0
-    device: str = "cpu"
-    allow_stale: bool = False
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise LicError(f"unknown retraining mode {self.mode!r}; choose one of {MODES}")
-        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise LicError("steps and batch size must be at least 1 and the learning rate positive")
 
 
 def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
@@ -61,9 +45,9 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     if stale:
         warnings.warn(f"using stale dataset {latents}: {'; '.join(stale)}", stacklevel=2)
     lmbda = cfg.lmbda
+    if cfg.mode not in retrain_modes(group.attrs["quantizer"]):
+        raise LicError(f"{cfg.mode} retraining needs a USQ dataset (TCQ indices cannot be recomputed per step)")
     if cfg.mode == "hyper-decoder":
-        if group.attrs["quantizer"] != "usq":
-            raise LicError("hyper-decoder retraining needs a USQ dataset (TCQ indices cannot be recomputed per step)")
         if lmbda is None:
             lmbda = (obj.get("train_state") or {}).get("train_config", {}).get("lmbda")
             if lmbda is None:
@@ -100,26 +84,22 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     return record
 
 
-def _step(model: torch.nn.Module, mode: str, batch: list[torch.Tensor], lmbda: float | None
+def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float | None
           ) -> tuple[torch.Tensor, dict[str, float]]:
-    if mode == "decoder":
-        y_hat, x = batch
-        bpp = None
-    elif mode == "control":
-        y, means, scales, x = batch
-        y_hat, _ = model.quantizer.perturb(y, means, scales)
-        bpp = None
-    else:
+    """The loss of one batch: ``MSE`` (decoder, control), or :func:`lic.train.rate_distortion`'s
+    ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics."""
+    if mode == "hyper-decoder":
         y, z_hat, x = batch
         scales, means = model.h_s(z_hat).chunk(2, 1)
-        k = torch.round(y - means).detach()
-        y_hat = means + k
-        gc = model.gaussian_conditional
-        lik = gc.likelihood_lower_bound(gc._likelihood(k, scales))
-        bpp = -torch.log2(lik).sum() / (x.shape[0] * x.shape[2] * x.shape[3])
-    mse = torch.mean((model.g_s(y_hat) - x) ** 2)
-    loss = mse if bpp is None else lmbda * 255**2 * mse + bpp
-    metrics = {"loss": float(loss.detach()), "mse": float(mse.detach()), "psnr": float(-10 * torch.log10(mse.detach()))}
-    if bpp is not None:
-        metrics["bpp_y"] = float(bpp.detach())
+        q = model.quantizer  # USQ: k = round(y - means), y_hat = means + k; gradients reach means and scales
+        k = q.quantize(y, means, scales)
+        out = {"x_hat": model.g_s(q.dequantize(k, means)), "likelihoods": {"y": q.likelihoods(k, scales)}}
+    else:
+        y_hat, x = batch if mode == "decoder" else (model.quantizer.perturb(*batch[:3])[0], batch[3])
+        out = {"x_hat": model.g_s(y_hat), "likelihoods": {}}
+    rd = rate_distortion(out, x, lmbda)
+    loss = rd["loss"] if mode == "hyper-decoder" else rd["mse"]
+    metrics = {"loss": float(loss.detach()), "mse": float(rd["mse"].detach()), "psnr": float(rd["psnr"])}
+    if mode == "hyper-decoder":
+        metrics["bpp_y"] = float(rd["bpp"].detach())
     return loss, metrics

@@ -30,12 +30,17 @@ LogFn = Callable[[int, dict[str, float]], None]
 _RESUME_KEYS = ("lmbda", "batch_size", "patch_size", "min_scale", "lr", "lr_drops", "aux_lr", "clip_max_norm", "seed")
 
 
-def rate_distortion(out: dict[str, Any], x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]:
-    """``loss = lmbda * 255^2 * mse + bpp``, with ``bpp``, ``mse`` and ``psnr`` alongside."""
+def rate_distortion(out: dict[str, Any], x: torch.Tensor, lmbda: float | None) -> dict[str, torch.Tensor]:
+    """``loss = lmbda * 255^2 * mse + bpp``, with ``bpp``, ``mse`` and ``psnr`` alongside.
+
+    ``bpp = -sum(log2 likelihoods) / (B * H * W)``; ``lmbda=None`` computes no loss (for callers
+    that train on the distortion alone).
+    """
     num_pixels = x.shape[0] * x.shape[2] * x.shape[3]
     bpp = sum(-torch.log2(l).sum() for l in out["likelihoods"].values()) / num_pixels
     mse = torch.mean((out["x_hat"] - x) ** 2)
-    return {"loss": lmbda * 255**2 * mse + bpp, "bpp": bpp, "mse": mse, "psnr": -10 * torch.log10(mse.detach())}
+    rd = {"bpp": bpp, "mse": mse, "psnr": -10 * torch.log10(mse.detach())}
+    return rd if lmbda is None else {"loss": lmbda * 255**2 * mse + bpp, **rd}
 
 
 def make_optimizers(model: Hyperprior, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:

@@ -14,11 +14,12 @@ import lic.latents as latents
 from conftest import run_cli
 from lic.checkpoint import load_checkpoint, read_checkpoint
 from lic.codec import Codec
+from lic.config import LatentsConfig, RetrainConfig
 from lic.errors import LicError
 from lic.latents import ARRAYS, LatentDataset, encoder_fingerprint, make_latents, open_latents
-from lic.retrain import RetrainConfig, retrain
+from lic.retrain import retrain
 
-SMALL = dict(patches=10, patch_size=64, chunk=4, progress=False)
+SMALL = dict(cfg=LatentsConfig(patches=10, patch_size=64, chunk=4), progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,26 @@ def test_hyper_decoder_and_control_retraining(tmp_path: Path, dataset: Path, tin
     rec = retrain(RetrainConfig("control", steps=3), tiny_ckpt, dataset, tmp_path / "c.ckpt", progress=False)
     assert rec["mode"] == "control" and encoder_fingerprint(load_checkpoint(tmp_path / "c.ckpt")[0]) == \
         encoder_fingerprint(before)
+
+
+def test_phase4_gradients_reach_h_s_through_means_and_scales(dataset: Path, tiny_ckpt: Path) -> None:
+    """``y_hat = means + round(y - means)`` carries the distortion's gradient to ``means``, the
+    likelihood of the fixed indices the rate's gradient to ``scales``: both halves of ``h_s``'s
+    last layer (``scales, means = h_s(z_hat).chunk(2, 1)``) receive gradient, each from its own term."""
+    from lic.retrain import _step
+
+    model, _ = load_checkpoint(tiny_ckpt)
+    batch = list(LatentDataset(dataset, ("y", "z_hat", "x")).batch(torch.arange(4)))
+    last, M = model.h_s[-1].weight, model.M
+    grads = {}
+    for lmbda in (0.0, 1.0):  # rate alone, then rate and distortion
+        model.zero_grad(set_to_none=True)
+        loss, metrics = _step(model, "hyper-decoder", batch, lmbda)
+        assert metrics["loss"] == pytest.approx(lmbda * 255**2 * metrics["mse"] + metrics["bpp_y"])
+        loss.backward()
+        grads[lmbda] = last.grad.clone()
+    assert grads[0.0][:M].abs().sum() > 0 and grads[0.0][M:].abs().sum() == 0  # the rate reaches the scales only
+    assert grads[1.0][M:].abs().sum() > 0  # the distortion reaches the means
 
 
 def test_tcq_dataset_and_cli(tmp_path: Path, dataset: Path, tiny_ckpt: Path, train_images: Path,

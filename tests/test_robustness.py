@@ -190,10 +190,11 @@ def test_sigkill_during_latent_generation_then_resume_matches_single_run(tmp_pat
                                                                          train_images: Path) -> None:
     import zarr
 
+    from lic.config import LatentsConfig
     from lic.latents import ARRAYS, make_latents, open_latents
 
-    whole = make_latents(tiny_ckpt, tmp_path / "whole.zarr", train_images, patches=64, patch_size=64, chunk=2,
-                         progress=False)
+    whole = make_latents(tiny_ckpt, tmp_path / "whole.zarr", train_images,
+                         cfg=LatentsConfig(patches=64, patch_size=64, chunk=2), progress=False)
     cut = tmp_path / "cut.zarr"
     args = [sys.executable, "-m", "lic", "latents", "make", "-m", str(tiny_ckpt), "--patches", "64",
             "--patch-size", "64", "--chunk", "2", "--images", str(train_images), "-o", str(cut)]

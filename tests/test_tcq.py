@@ -68,7 +68,7 @@ def _cost_numpy(q: TCQ, k: np.ndarray, r: np.ndarray, sidx: np.ndarray, w: np.nd
 @pytest.mark.parametrize("lambda_tcq", [0.0, 0.1, 0.4])
 def test_viterbi_matches_brute_force(model, states: int, lambda_tcq: float) -> None:
     rng = np.random.default_rng(states * 10 + int(lambda_tcq * 10))
-    q = make_quantizer("tcq", model.gaussian_conditional, states=states, lambda_tcq=lambda_tcq)
+    q = make_quantizer("tcq", model.gaussian_conditional, states=states, lambda_tcq=lambda_tcq, weighting="none")
     L = q._lengths
     all_k = np.array(list(itertools.product(range(-4, 5), repeat=6)), dtype=np.int64)
     for trial in range(6):
@@ -89,18 +89,15 @@ def latent(model, test_images: Path):
 
     rgb = np.asarray(Image.open(test_images / "coffee.png").convert("RGB"))[:192, :256].copy()
     with torch.inference_mode():
-        y = model.g_a(pad(to_tensor(rgb)))
-        z = model.h_a(y)
-        z_hat = model.entropy_bottleneck.decompress(model.entropy_bottleneck.compress(z), z.shape[-2:])
-        scales, means = model.entropy_parameters(z_hat)
-    return rgb, y, means, scales
+        a = model.analyze(pad(to_tensor(rgb)))
+    return rgb, a["y"], a["means"], a["scales"]
 
 
 @pytest.mark.parametrize("states", [4, 8])
 @pytest.mark.parametrize("layout", ["channel", "row", "position", "single"])
 def test_decoder_reproduces_encoder_latents(model, latent, states: int, layout: str) -> None:
     rgb, y, means, scales = latent
-    q = make_quantizer("tcq", model.gaussian_conditional, states=states, layout=layout)
+    q = make_quantizer("tcq", model.gaussian_conditional, states=states, layout=layout, weighting="none")
     k = q.quantize(y, means, scales)
     back = q.decode(q.encode(k, scales), scales)
     assert torch.equal(k, back)
@@ -117,7 +114,7 @@ def test_image_round_trip_is_bit_exact(tiny_ckpt: Path, latent, states: int) -> 
 
 def test_estimated_rate_is_close_to_real_stream(model, latent) -> None:
     _, y, means, scales = latent
-    q = make_quantizer("tcq", model.gaussian_conditional, states=8, lambda_tcq=0.1)
+    q = make_quantizer("tcq", model.gaussian_conditional, states=8, lambda_tcq=0.1, weighting="none")
     k = q.quantize(y, means, scales)
     real_bits = 8 * len(q.encode(k, scales))
     assert q.estimated_bits(k, scales) == pytest.approx(real_bits, rel=0.03)
@@ -125,7 +122,7 @@ def test_estimated_rate_is_close_to_real_stream(model, latent) -> None:
 
 def test_zero_lambda_is_minimum_distortion_and_beats_double_step_usq(model, latent) -> None:
     _, y, means, scales = latent
-    q = make_quantizer("tcq", model.gaussian_conditional, states=8, lambda_tcq=0.0, delta=0.5)
+    q = make_quantizer("tcq", model.gaussian_conditional, states=8, lambda_tcq=0.0, delta=0.5, weighting="none")
     mse_tcq = float(((q.dequantize(q.quantize(y, means, scales), means) - y) ** 2).mean())
     r = y - means
     mse_usq = float(((torch.round(r / (2 * q.delta)) * 2 * q.delta - r) ** 2).mean())  # Q0 or Q1 step alone
@@ -137,8 +134,9 @@ def test_zero_lambda_is_minimum_distortion_and_beats_double_step_usq(model, late
 def test_weighting_changes_the_search(model, latent) -> None:
     _, y, means, scales = latent
     w = torch.linspace(0.2, 5.0, y.shape[1])
-    a = make_quantizer("tcq", model.gaussian_conditional, lambda_tcq=0.2).quantize(y, means, scales)
-    b = make_quantizer("tcq", model.gaussian_conditional, lambda_tcq=0.2, weights=w).quantize(y, means, scales)
+    gc = model.gaussian_conditional
+    a = make_quantizer("tcq", gc, lambda_tcq=0.2, weighting="none").quantize(y, means, scales)
+    b = make_quantizer("tcq", gc, lambda: w, lambda_tcq=0.2, weighting="decoder").quantize(y, means, scales)
     assert not torch.equal(a, b)
 
 
@@ -148,7 +146,7 @@ def test_corrupt_parameters_are_refused(model) -> None:
     with pytest.raises(LicError):
         make_quantizer("tcq", model.gaussian_conditional, states=5)
     with pytest.raises(LicError):
-        TCQ.from_packed(model.gaussian_conditional, b"\x00" * 3)
+        TCQ.unpack_params(b"\x00" * 3)
 
 
 @pytest.mark.parametrize("perturbation", ["switch", "uniform", "union"])

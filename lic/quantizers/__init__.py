@@ -1,4 +1,4 @@
-"""Latent quantizers behind one interface: USQ and TCQ."""
+"""Latent quantizers behind one interface, USQ and TCQ, and the one factory that builds them."""
 
 from __future__ import annotations
 
@@ -7,31 +7,45 @@ from typing import Any
 from compressai.entropy_models import GaussianConditional
 
 from lic.errors import LicError
-from lic.quantizers.base import Quantizer
+from lic.quantizers.base import Quantizer, Sensitivity
 from lic.quantizers.tcq import TCQ
 from lic.quantizers.usq import USQ
 
 QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ, TCQ)}
 
 
-def make_quantizer(name: str, conditional: GaussianConditional, **params: Any) -> Quantizer:
-    """The quantizer called ``name``, bound to ``conditional``."""
+def make_quantizer(name: str, conditional: GaussianConditional, sensitivity: Sensitivity | None = None,
+                   **params: Any) -> Quantizer:
+    """The quantizer called ``name``, bound to ``conditional``; ``params`` as its ``params()`` gives them.
+
+    Datasets made before ``weighting`` was one name record ``weighted: bool``; it is read as such.
+    """
     try:
         cls = QUANTIZERS[name]
     except KeyError:
         raise LicError(f"unknown quantizer {name!r}; choose one of {sorted(QUANTIZERS)}") from None
+    if "weighted" in params:
+        weighted = params.pop("weighted")
+        params.setdefault("weighting", "decoder" if weighted else "none")
     try:
-        return cls(conditional, **params)
+        return cls(conditional, sensitivity, **params)
     except TypeError as exc:
         raise LicError(f"bad parameters for quantizer {name!r}: {exc}") from None
 
 
-def quantizer_from_code(code: int, conditional: GaussianConditional, packed: bytes) -> Quantizer:
-    """Rebuild a quantizer from a bitstream header's id and parameter bytes."""
-    for cls in QUANTIZERS.values():
-        if cls.code == code:
-            return cls.from_packed(conditional, packed)
-    raise LicError(f"bitstream names unknown quantizer id {code}")
+def quantizer_from_header(code: int, packed: bytes, conditional: GaussianConditional) -> Quantizer:
+    """Rebuild a quantizer from a bitstream header's id and parameter bytes.
+
+    The rebuilt quantizer must pack to the same bytes: TCQ's carry a digest of its tables, so a
+    model with another scale table or ``delta`` is refused.
+    """
+    cls = next((c for c in QUANTIZERS.values() if c.code == code), None)
+    if cls is None:
+        raise LicError(f"bitstream names unknown quantizer id {code}")
+    q = make_quantizer(cls.name, conditional, **cls.unpack_params(packed))
+    if q.pack_params() != packed:
+        raise LicError(f"{cls.name.upper()} tables differ from the encoder's (different scale table or delta)")
+    return q
 
 
-__all__ = ["Quantizer", "USQ", "TCQ", "QUANTIZERS", "make_quantizer", "quantizer_from_code"]
+__all__ = ["Quantizer", "Sensitivity", "USQ", "TCQ", "QUANTIZERS", "make_quantizer", "quantizer_from_header"]

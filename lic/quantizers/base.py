@@ -8,7 +8,7 @@ index probabilities (CDF tables) the entropy coder uses.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from compressai.entropy_models import GaussianConditional
@@ -17,14 +17,23 @@ from torch import Tensor
 from lic.errors import LicError
 
 
+Sensitivity = Callable[[], Tensor]  # the decoder's per-channel gain, computed when first needed
+
+
 class Quantizer(ABC):
-    """Interface of a latent quantizer bound to a model's Gaussian conditional."""
+    """Interface of a latent quantizer bound to a model's Gaussian conditional.
+
+    Build one with :func:`lic.quantizers.make_quantizer`. ``sensitivity``, when given, returns the
+    decoder's per-channel gain ``||d g_s / d y_c||^2``; a quantizer whose search weights errors by
+    it (TCQ with ``weighting="decoder"``) calls it when it quantizes.
+    """
 
     name: ClassVar[str]
     code: ClassVar[int]  # identifies the quantizer in a bitstream header
 
-    def __init__(self, conditional: GaussianConditional) -> None:
+    def __init__(self, conditional: GaussianConditional, sensitivity: Sensitivity | None = None) -> None:
         self.conditional = conditional
+        self.sensitivity = sensitivity
 
     @abstractmethod
     def perturb(self, y: Tensor, means: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
@@ -51,19 +60,20 @@ class Quantizer(ABC):
         """Inverse of :meth:`encode`: the int32 indices, shaped like ``scales``."""
 
     def params(self) -> dict[str, Any]:
-        """Parameters recorded with the quantizer (bitstream header, dataset provenance)."""
+        """The constructor's parameters: ``make_quantizer(q.name, ..., **q.params())`` rebuilds ``q``.
+        Dataset provenance records them."""
         return {}
 
     def pack_params(self) -> bytes:
-        """The parameters as bytes for the bitstream header."""
+        """What the decoder needs of :meth:`params`, as bytes for the bitstream header."""
         return b""
 
     @classmethod
-    def from_packed(cls, conditional: GaussianConditional, data: bytes) -> "Quantizer":
-        """Rebuild the quantizer from :meth:`pack_params` output."""
+    def unpack_params(cls, data: bytes) -> dict[str, Any]:
+        """Inverse of :meth:`pack_params`: constructor parameters."""
         if data:
             raise LicError(f"bitstream gives parameters to {cls.name}, which takes none")
-        return cls(conditional)
+        return {}
 
     def table_indexes(self, scales: Tensor) -> Tensor:
         """Row of the scale table for each element: the smallest bin scale >= ``scales``.

@@ -24,18 +24,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from compressai import ans
 from compressai.entropy_models import GaussianConditional
-from compressai.entropy_models.entropy_models import pmf_to_quantized_cdf
 from torch import Tensor
 
 from lic import trellis
+from lic.compat import RansDecoder, cdf_tables, pmf_to_quantized_cdf, set_cdf_tables, standard_cumulative
 from lic.entropy import CdfTables, decode_symbols, encode_symbols
 from lic.errors import LicError
-from lic.quantizers.base import Quantizer
+from lic.quantizers.base import Quantizer, Sensitivity
 
 LAYOUTS = ("channel", "position", "single", "row")
 PERTURBATIONS = ("switch", "uniform", "union")
+WEIGHTINGS = ("decoder", "none")
 _PARAMS = struct.Struct(">ffBBI")
 _ESCAPE_BYPASS_BITS = 8.0  # the least a bypass-coded escape value costs in CompressAI's rANS
 _TAIL = 6.11  # standard deviations covered by the tables (tail mass about 1e-9), as CompressAI
@@ -90,19 +90,20 @@ class TCQConditional(GaussianConditional):
         for i, (_, pmf, tail) in enumerate(rows):
             c = pmf_to_quantized_cdf(torch.tensor(pmf + [tail]), self.entropy_coder_precision)
             cdf[i, : len(c)] = c
-        self._quantized_cdf = cdf
-        self._offset = torch.tensor([off for off, _, _ in rows], dtype=torch.int32)
-        self._cdf_length = torch.tensor([len(pmf) + 2 for _, pmf, _ in rows], dtype=torch.int32)
+        set_cdf_tables(self, cdf, torch.tensor([len(pmf) + 2 for _, pmf, _ in rows], dtype=torch.int32),
+                       torch.tensor([off for off, _, _ in rows], dtype=torch.int32))
 
     def digest(self) -> int:
         """CRC-32 of the tables: encoder and decoder must agree on them exactly."""
-        return zlib.crc32(self._quantized_cdf.numpy().tobytes() + self._offset.numpy().tobytes())
+        cdf, _, offsets = cdf_tables(self)
+        return zlib.crc32(cdf.numpy().tobytes() + offsets.numpy().tobytes())
 
     def code_lengths(self) -> dict[str, np.ndarray]:
         """Bits of every symbol of every row, as the Viterbi search reads them."""
         S = len(self.scale_table)
-        cdf = self._quantized_cdf.numpy().astype(np.float64)
-        n = self._cdf_length.numpy().astype(np.int64) - 2  # regular symbols per row
+        cdf_t, lengths, offsets = cdf_tables(self)
+        cdf = cdf_t.numpy().astype(np.float64)
+        n = lengths.numpy().astype(np.int64) - 2  # regular symbols per row
         prob = np.diff(cdf, axis=1) / float(1 << self.entropy_coder_precision)
         with np.errstate(divide="ignore"):
             bits = -np.log2(np.where(prob > 0, prob, np.nan))
@@ -112,7 +113,7 @@ class TCQConditional(GaussianConditional):
         return {
             "bits_p": np.ascontiguousarray(bits[: 2 * S, :2]),
             "bits_m": np.ascontiguousarray(bits[2 * S :]),
-            "m_offset": self._offset.numpy()[2 * S :].astype(np.int64),
+            "m_offset": offsets.numpy()[2 * S :].astype(np.int64),
             "m_len": np.ascontiguousarray(n[2 * S :]),
         }
 
@@ -123,50 +124,52 @@ class TCQ(Quantizer):
     ``layout``: ``channel`` runs one trellis per channel over raster positions, ``row`` one per
     row of each channel, ``position`` one per spatial position across channels, ``single`` one
     over the whole latent. The decoder takes one step per call for all trellises at once, so
-    ``row`` (latent width steps) decodes fastest of the per-channel layouts. ``weights`` (one
-    per channel) scale the squared error in the search, e.g. by the decoder's sensitivity.
+    ``row`` (latent width steps) decodes fastest of the per-channel layouts. ``weighting``:
+    ``decoder`` scales the squared error of channel ``c`` in the search by the decoder's
+    sensitivity (measured better by PSNR at the real rate), ``none`` leaves it unweighted.
     """
 
     name = "tcq"
     code = 1
 
-    def __init__(self, conditional: GaussianConditional, delta: float = 0.5, lambda_tcq: float = 0.02,
-                 states: int = 8, layout: str = "row", perturbation: str = "switch",
-                 weights: Tensor | None = None) -> None:
-        super().__init__(conditional)
+    def __init__(self, conditional: GaussianConditional, sensitivity: Sensitivity | None = None, delta: float = 0.5,
+                 lambda_tcq: float = 0.02, states: int = 8, layout: str = "row", perturbation: str = "switch",
+                 weighting: str = "decoder") -> None:
+        super().__init__(conditional, sensitivity)
         if states not in trellis.NEXT_STATE:
             raise LicError(f"TCQ states must be 4 or 8, got {states}")
         if layout not in LAYOUTS:
             raise LicError(f"TCQ layout must be one of {LAYOUTS}, got {layout!r}")
         if perturbation not in PERTURBATIONS:
             raise LicError(f"TCQ perturbation must be one of {PERTURBATIONS}, got {perturbation!r}")
+        if weighting not in WEIGHTINGS:
+            raise LicError(f"unknown TCQ weighting {weighting!r}; choose one of {WEIGHTINGS}")
         if not (0.01 <= delta <= 16 and math.isfinite(delta)):
             raise LicError(f"TCQ delta must lie in [0.01, 16], got {delta}")
         if not (lambda_tcq >= 0 and math.isfinite(lambda_tcq)):
             raise LicError(f"TCQ lambda must be a non-negative number, got {lambda_tcq}")
-        self.delta, self.lambda_tcq, self.states = float(delta), float(lambda_tcq), int(states)
-        self.layout, self.perturbation, self.weights = layout, perturbation, weights
+        # delta as the header carries it (float32): the decoder rebuilds the very same tables
+        self.delta, self.lambda_tcq, self.states = float(np.float32(delta)), float(lambda_tcq), int(states)
+        self.layout, self.perturbation, self.weighting = layout, perturbation, weighting
         self.next_state, self.quantizer_of = trellis.NEXT_STATE[states], trellis.QUANTIZER[states]
 
     # --- parameters -------------------------------------------------------------------------
     def params(self) -> dict[str, Any]:
         return {"delta": self.delta, "lambda_tcq": self.lambda_tcq, "states": self.states, "layout": self.layout,
-                "perturbation": self.perturbation, "weighted": self.weights is not None}
+                "perturbation": self.perturbation, "weighting": self.weighting}
 
     def pack_params(self) -> bytes:
+        """``delta``, ``lambda_tcq``, ``states``, ``layout`` and the CRC-32 of the tables."""
         return _PARAMS.pack(self.delta, self.lambda_tcq, self.states, LAYOUTS.index(self.layout), self.tables.digest())
 
     @classmethod
-    def from_packed(cls, conditional: GaussianConditional, data: bytes) -> "TCQ":
+    def unpack_params(cls, data: bytes) -> dict[str, Any]:
         if len(data) != _PARAMS.size:
             raise LicError(f"TCQ parameters take {_PARAMS.size} bytes, the stream gives {len(data)}")
-        delta, lmbda, states, layout, digest = _PARAMS.unpack(data)
+        delta, lmbda, states, layout, _ = _PARAMS.unpack(data)  # the digest is checked by repacking
         if layout >= len(LAYOUTS):
             raise LicError(f"stream names unknown TCQ layout {layout}")
-        q = cls(conditional, delta=delta, lambda_tcq=lmbda, states=states, layout=LAYOUTS[layout])
-        if q.tables.digest() != digest:
-            raise LicError("TCQ tables differ from the encoder's (different scale table or delta)")
-        return q
+        return {"delta": delta, "lambda_tcq": lmbda, "states": states, "layout": LAYOUTS[layout]}
 
     @cached_property
     def tables(self) -> TCQConditional:
@@ -233,16 +236,20 @@ class TCQ(Quantizer):
         c = self.conditional
         sigma = c.lower_bound_scale(scales)
         v = r_tilde.abs()
-        lik = c._standardized_cumulative((width / 2 - v) / sigma) - c._standardized_cumulative((-width / 2 - v) / sigma)
+        lik = standard_cumulative(c, (width / 2 - v) / sigma) - standard_cumulative(c, (-width / 2 - v) / sigma)
         if c.use_likelihood_bound:
             lik = c.likelihood_lower_bound(lik)
         return means + r_tilde, lik
 
     def channel_weights(self, shape: torch.Size) -> np.ndarray:
+        """Weight of each element's squared error in the search, in the layout's rows."""
         B, C, H, W = shape
-        if self.weights is None:
+        if self.weighting == "none":
             return np.ones((1, 1))
-        w = self.weights.detach().double().cpu().reshape(1, C, 1, 1).expand(B, C, H, W)
+        if self.sensitivity is None:
+            raise LicError("TCQ weighting 'decoder' needs the model's decoder: build the quantizer with "
+                           "Hyperprior.quantizer_for, or pass weighting='none'")
+        w = self.sensitivity().detach().double().cpu().reshape(1, C, 1, 1).expand(B, C, H, W)
         return self.to_rows(w)
 
     def quantize(self, y: Tensor, means: Tensor, scales: Tensor) -> Tensor:
@@ -300,7 +307,7 @@ class TCQ(Quantizer):
         T, L = sidx.shape
         S = len(self.conditional.scale_table)
         pt = self._parity_tables
-        decoder = ans.RansDecoder()
+        decoder = RansDecoder()
         decoder.set_stream(parity_bytes)
         parity = np.empty((T, L), dtype=np.int64)
         state = np.zeros(T, dtype=np.int64)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from lic.compat import gaussian_likelihood
 from lic.entropy import CdfTables, decode_symbols, encode_symbols
 from lic.quantizers.base import Quantizer
 
@@ -28,9 +29,8 @@ class USQ(Quantizer):
         return self.conditional.dequantize(indices, means)
 
     def likelihoods(self, indices: Tensor, scales: Tensor) -> Tensor:
-        return self.conditional.likelihood_lower_bound(
-            self.conditional._likelihood(indices.to(scales.dtype), scales)
-        )
+        c = self.conditional
+        return c.likelihood_lower_bound(gaussian_likelihood(c, indices.to(scales.dtype), scales))
 
     def encode(self, indices: Tensor, scales: Tensor) -> bytes:
         return encode_symbols(indices, self.table_indexes(scales), CdfTables.of(self.conditional))

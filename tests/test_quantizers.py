@@ -1,0 +1,100 @@
+"""One quantizer factory: parameters round-trip, headers rebuild the same quantizer, the model
+binds its decoder's sensitivity, and a decoder-weighted search without a decoder is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lic.checkpoint import load_checkpoint
+from lic.config import ModelConfig
+from lic.errors import LicError
+from lic.models import Hyperprior
+from lic.quantizers import make_quantizer, quantizer_from_header
+
+TCQ_PARAMS = {"delta": 0.375, "lambda_tcq": 0.1, "states": 4, "layout": "channel", "perturbation": "union",
+              "weighting": "none"}
+
+
+@pytest.fixture(scope="module")
+def model(tiny_ckpt: Path) -> Hyperprior:
+    return load_checkpoint(tiny_ckpt)[0]
+
+
+@pytest.fixture(scope="module")
+def latent(model: Hyperprior) -> dict:
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        return model.analyze(torch.rand(1, 3, 128, 192))
+
+
+@pytest.mark.parametrize("name, params", [("usq", {}), ("tcq", TCQ_PARAMS), ("tcq", {})])
+def test_params_round_trip_into_the_constructor(model: Hyperprior, latent: dict, name: str, params: dict) -> None:
+    q = model.quantizer_for(name, **params)
+    again = make_quantizer(q.name, model.gaussian_conditional, model.decoder_sensitivity, **q.params())
+    assert again.params() == q.params()
+    assert {**q.params(), **params} == q.params()
+    y, means, scales = latent["y"], latent["means"], latent["scales"]
+    assert torch.equal(again.quantize(y, means, scales), q.quantize(y, means, scales))
+
+
+@pytest.mark.parametrize("params", [{}, TCQ_PARAMS])
+def test_header_rebuilds_what_the_decoder_needs(model: Hyperprior, params: dict) -> None:
+    q = model.quantizer_for("tcq", **params)
+    back = quantizer_from_header(q.code, q.pack_params(), model.gaussian_conditional)
+    for key in ("delta", "lambda_tcq", "states", "layout"):
+        assert back.params()[key] == pytest.approx(q.params()[key])
+    other = model.quantizer_for("tcq", **{**params, "delta": 0.6}).pack_params()
+    forged = q.pack_params()[:-4] + other[-4:]  # another delta's table digest
+    with pytest.raises(LicError, match="tables differ"):
+        quantizer_from_header(q.code, forged, model.gaussian_conditional)
+    with pytest.raises(LicError, match="unknown quantizer id"):
+        quantizer_from_header(7, b"", model.gaussian_conditional)
+
+
+def test_model_defaults_come_from_the_checkpoint_then_the_quantizer(model: Hyperprior) -> None:
+    cfg = ModelConfig(N=16, M=16, quantizer="tcq", quantizer_params={"delta": 0.375, "perturbation": "uniform"})
+    tcq_model = Hyperprior(cfg)
+    q = tcq_model.quantizer_for("tcq", lambda_tcq=0.1)
+    assert (q.delta, q.perturbation, q.lambda_tcq, q.states, q.weighting) == (0.375, "uniform", 0.1, 8, "decoder")
+    assert tcq_model.quantizer_for() is tcq_model.quantizer
+    assert model.quantizer_for("tcq").delta == 0.5  # a USQ checkpoint's params do not leak into TCQ
+    with pytest.raises(LicError, match="unknown quantizer"):
+        model.quantizer_for("vq")
+    with pytest.raises(LicError, match="weighting"):
+        model.quantizer_for("tcq", weighting="encoder")
+
+
+def test_decoder_weighting_needs_a_decoder(model: Hyperprior, latent: dict) -> None:
+    q = make_quantizer("tcq", model.gaussian_conditional)
+    with pytest.raises(LicError, match="needs the model's decoder"):
+        q.quantize(latent["y"], latent["means"], latent["scales"])
+
+
+def test_datasets_made_before_one_vocabulary_still_read(model: Hyperprior) -> None:
+    assert make_quantizer("tcq", model.gaussian_conditional, weighted=True).weighting == "decoder"
+    assert make_quantizer("tcq", model.gaussian_conditional, weighted=False).weighting == "none"
+
+
+def test_sensitivity_is_cached_until_the_decoder_changes(tiny_ckpt: Path) -> None:
+    model = load_checkpoint(tiny_ckpt)[0]
+    first = model.decoder_sensitivity()
+    assert model.decoder_sensitivity() is first
+    assert torch.allclose(first, model.channel_sensitivity()) and float(first.mean()) == pytest.approx(1.0)
+    with torch.no_grad():
+        model.g_s[0].weight.mul_(torch.linspace(0.5, 2.0, model.M).reshape(-1, 1, 1, 1))
+    second = model.decoder_sensitivity()
+    assert second is not first and not torch.allclose(second, first)
+
+
+def test_a_delta_that_float32_cannot_hold_still_decodes(model: Hyperprior, latent: dict) -> None:
+    """The header carries ``delta`` in float32; the encoder's tables are built from that value too
+    (a stream coded with ``--tcq-delta 0.35`` was refused by its own decoder before)."""
+    q = model.quantizer_for("tcq", delta=0.35)
+    assert q.delta == float(np.float32(0.35))
+    back = quantizer_from_header(q.code, q.pack_params(), model.gaussian_conditional)
+    k = q.quantize(latent["y"], latent["means"], latent["scales"])
+    assert torch.equal(back.decode(q.encode(k, latent["scales"]), latent["scales"]), k)
