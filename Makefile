@@ -1,8 +1,9 @@
 # Two entry points for a fresh machine (see README):
 #   make demo   set up .venv, then run the pipeline on the bundled default data (dvc repro)
 #   make test   set up .venv, then run the test suite
+# Python 3.11 or 3.12: `make test PYTHON=python3.12` builds and uses .venv-python3.12 beside .venv.
 PYTHON ?= python3
-VENV ?= .venv
+VENV ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lic-installed
 

@@ -84,7 +84,9 @@ def main(flow: Callable[..., Any], check: Callable[..., None] | None = None) -> 
     names = list(inspect.signature(flow.fn).parameters)
     args = sys.argv[1:]
     if len(args) != len(names) or any(a in ("-h", "--help") for a in args):
-        print(f"usage: python -m {flow.fn.__module__} {' '.join(n.upper() for n in names)}", file=sys.stderr)
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec else flow.fn.__module__
+        print(f"usage: python -m {' '.join([module, *(n.upper() for n in names)])}", file=sys.stderr)
         sys.exit(2)
     try:
         if check is not None:

@@ -15,6 +15,7 @@ from prefect import flow, task
 
 from flows.common import BASE, checkpoint, choose, load_params, log_progress, main
 from lic.config import ModelConfig, TrainConfig
+from lic.errors import LicError
 from lic.quantizers import QUANTIZERS
 from lic.train import train
 
@@ -28,9 +29,11 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str,
 
 def check(quantizer: str, key: str) -> None:
     """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``."""
-    if (quantizer, key) != ("usq", "base"):
+    if key == "base" and quantizer != "usq":
+        raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
+    if key != "base":
         choose(quantizer, QUANTIZERS, "quantizer")
-        choose(key, load_params()["lmbdas"], "lambda key (or 'base' with usq: the shared base is trained with USQ noise)")
+        choose(key, load_params()["lmbdas"], "lambda key")
 
 
 @flow(name="pretrain")

@@ -110,3 +110,33 @@ def test_console_script_runs_out_of_process(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_cli_defaults_are_the_config_defaults() -> None:
+    """Every option that sets a config field defaults to that field's default (no second literal)."""
+    import dataclasses
+
+    import typer.main
+
+    from lic.cli import app
+    from lic.config import EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
+
+    root = typer.main.get_command(app)
+
+    def defaults(*path: str) -> dict:
+        cmd = root
+        for name in path:
+            cmd = cmd.commands[name]
+        return {p.name: p.default for p in cmd.params if not p.required}
+
+    checked = 0
+    for path, cls in ((("train",), TrainConfig), (("retrain",), RetrainConfig), (("latents", "make"), LatentsConfig)):
+        options = defaults(*path)
+        for f in dataclasses.fields(cls):
+            if f.name in options and f.default is not dataclasses.MISSING:
+                assert options[f.name] == f.default, f"{' '.join(path)} --{f.name}"
+                checked += 1
+    train = defaults("train")
+    assert (train["quantizer"], tuple(train["channels"])) == (ModelConfig.quantizer, (ModelConfig.N, ModelConfig.M))
+    assert defaults("eval")["qualities"] == ",".join(map(str, EvaluateConfig.qualities))
+    assert checked >= 16

@@ -1,0 +1,102 @@
+"""The pipeline's definition: ``dvc.yaml`` is what ``flows/stages.py`` writes, every stage depends on
+every module its flow imports, and each flow's command line refuses bad arguments in one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows import stages
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = """
+import json, sys, importlib
+importlib.import_module(sys.argv[1])
+root = sys.argv[2]
+print(json.dumps(sorted(m.__file__[len(root) + 1:] for m in list(sys.modules.values())
+                        if getattr(m, "__file__", None) and m.__file__.startswith(root + "/")
+                        and m.__file__[len(root) + 1:].startswith(("lic/", "flows/")))))
+"""
+
+
+def imported_at_run_time(module: str) -> set[str]:
+    """The project files a fresh interpreter has loaded after importing ``module``: an oracle that
+    shares no code with the import walk of ``flows/stages.py``."""
+    out = subprocess.run([sys.executable, "-c", PROBE, module, str(ROOT)], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    return set(json.loads(out))
+
+
+def missing_deps(dvc: dict, flow_imports: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Per stage, the imported files that none of its deps (a file or a folder above it) covers."""
+    gaps = {}
+    for name, stage in dvc["stages"].items():
+        body = stage.get("do", stage)
+        module = body["cmd"].split()[2]
+        deps = [d.rstrip("/") for d in body["deps"]]
+        missing = {f for f in flow_imports[module] if not any(f == d or f.startswith(d + "/") for d in deps)}
+        if missing:
+            gaps[name] = missing
+    return gaps
+
+
+@pytest.fixture(scope="module")
+def dvc() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def flow_imports(dvc: dict) -> dict[str, set[str]]:
+    modules = {stage.get("do", stage)["cmd"].split()[2] for stage in dvc["stages"].values()}
+    return {m: imported_at_run_time(m) for m in modules}
+
+
+def test_dvc_yaml_is_written_by_flows_stages() -> None:
+    assert (ROOT / "dvc.yaml").read_text() == stages.dvc_yaml(), "run: python -m flows.stages"
+
+
+def test_every_stage_depends_on_every_module_its_flow_imports(dvc: dict, flow_imports: dict) -> None:
+    assert {"flows/evaluate.py", "lic/quantizers/tcq.py", "lic/trellis.py", "lic/models.py"} <= \
+        flow_imports["flows.evaluate"]
+    assert missing_deps(dvc, flow_imports) == {}
+
+
+def test_the_dependency_check_fails_on_a_missing_module(dvc: dict, flow_imports: dict) -> None:
+    body = dvc["stages"]["evaluate-tcq"]["do"]
+    body["deps"] = [d for d in body["deps"] if d not in ("lic/quantizers", "lic/trellis.py")]
+    gaps = missing_deps(dvc, flow_imports)
+    assert set(gaps) == {"evaluate-tcq"} and {"lic/trellis.py", "lic/quantizers/tcq.py"} <= gaps["evaluate-tcq"]
+
+
+def test_stage_paths_come_from_flows_common() -> None:
+    from flows.common import BASE, checkpoint, evaluation, latents
+
+    text = (ROOT / "dvc.yaml").read_text()
+    for path in (BASE, checkpoint("tcq", "${item.mode}", "${item.key}"), latents("usq", "${key}"),
+                 evaluation("usq-${item}")):
+        assert str(path) in text
+
+
+@pytest.mark.parametrize("args, says", [
+    (["flows.evaluate", "nosuchvariant"], "unknown model family or codec 'nosuchvariant'"),
+    (["flows.evaluate", "tcq-hyper-decoder"], "unknown model family or codec"),
+    (["flows.pretrain", "tcq", "base"], "the shared base model is trained with USQ noise"),
+    (["flows.pretrain", "usq", "q0"], "unknown lambda key 'q0'; params.yaml and the pipeline define q1, q2"),
+    (["flows.pretrain", "vq", "q1"], "unknown quantizer 'vq'"),
+    (["flows.make_latents", "usq", "q9"], "unknown lambda key 'q9'"),
+    (["flows.retrain", "hyper-decoder", "tcq", "q1"], "unknown retraining mode for tcq 'hyper-decoder'"),
+    (["flows.retrain", "decoder", "usq"], "usage: python -m flows.retrain MODE QUANTIZER KEY"),
+    (["flows.report", "extra"], "usage: python -m flows.report"),
+    (["flows.data", "x"], "usage: python -m flows.data"),
+    (["flows.pipeline", "x"], "usage: python -m flows.pipeline"),
+])
+def test_flow_command_lines_refuse_bad_arguments_in_one_line(args: list[str], says: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
