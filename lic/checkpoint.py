@@ -96,3 +96,9 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Hyp
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LicError(f"{path}: weights do not match config N={config.N} M={config.M} ({detail[:200]})") from None
     return model.to(device).eval(), obj
+
+
+def training_lambda(obj: dict[str, Any]) -> float | None:
+    """The lambda a checkpoint was trained at: its training state's, or its source's (zoo imports)."""
+    lmbda = (obj.get("train_state") or {}).get("train_config", {}).get("lmbda")
+    return lmbda if lmbda is not None else (obj.get("meta") or {}).get("source", {}).get("lmbda")

@@ -106,6 +106,20 @@ def train(
         typer.echo(f"{out}: already trained for {steps} steps")
 
 
+@app.command("import")
+def import_zoo(
+    quality: int = typer.Option(..., "--quality", help="zoo quality 1-8 (1-4: N,M = 128,192; 5-8: 192,320)"),
+    out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write"),
+    architecture: str = typer.Option("mbt2018-mean", "--architecture", help="CompressAI zoo model"),
+) -> None:
+    """Turn CompressAI's pretrained zoo weights (downloaded and cached by torch.hub) into a checkpoint."""
+    from lic.zoo import import_zoo as run
+
+    source = run(quality, out, architecture)
+    typer.echo(f"{out}: {source['architecture']} quality {quality} (N={source['N']}, M={source['M']}, "
+               f"lambda {source['lmbda']}) from {source['url']}")
+
+
 @app.command()
 @tcq_coding_options
 def compress(

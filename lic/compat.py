@@ -11,6 +11,7 @@ from __future__ import annotations
 from compressai import ans
 from compressai.entropy_models import EntropyModel, GaussianConditional
 from compressai.entropy_models.entropy_models import pmf_to_quantized_cdf as _pmf_to_quantized_cdf
+from compressai.zoo import image as _zoo
 from torch import Tensor
 
 RansEncoder = ans.RansEncoder
@@ -41,3 +42,13 @@ def cdf_tables(model: EntropyModel) -> tuple[Tensor, Tensor, Tensor]:
 def set_cdf_tables(model: EntropyModel, cdf: Tensor, lengths: Tensor, offsets: Tensor) -> None:
     """Install tables built outside CompressAI's ``update()`` (e.g. TCQ's), as it stores its own."""
     model._quantized_cdf, model._cdf_length, model._offset = cdf, lengths, offsets
+
+
+def zoo_url(architecture: str, metric: str, quality: int) -> str | None:
+    """The URL CompressAI's zoo downloads the weights from (``None`` if it has none)."""
+    return _zoo.model_urls.get(architecture, {}).get(metric, {}).get(quality)
+
+
+def zoo_channels(architecture: str, quality: int) -> tuple[int, int]:
+    """``(N, M)`` of a zoo model at ``quality``."""
+    return tuple(_zoo.cfgs[architecture][quality])

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from lic.checkpoint import load_checkpoint, save_checkpoint
+from lic.checkpoint import load_checkpoint, save_checkpoint, training_lambda
 from lic.config import RetrainConfig, retrain_modes
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
@@ -49,7 +49,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         raise LicError(f"{cfg.mode} retraining needs a USQ dataset (TCQ indices cannot be recomputed per step)")
     if cfg.mode == "hyper-decoder":
         if lmbda is None:
-            lmbda = (obj.get("train_state") or {}).get("train_config", {}).get("lmbda")
+            lmbda = training_lambda(obj)
             if lmbda is None:
                 raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
     data = LatentDataset(latents, _KEYS[cfg.mode])

@@ -1,0 +1,77 @@
+"""Field-grade base models: CompressAI's pretrained zoo as ``lic`` checkpoints.
+
+``mbt2018-mean`` is CompressAI's ``MeanScaleHyperprior``, the class :class:`~lic.models.Hyperprior`
+extends, trained by CompressAI on Vimeo90K for MSE at qualities 1-8 (N,M = 128,192 for 1-4 and
+192,320 for 5-8). :func:`import_zoo` loads it through ``compressai.zoo`` with ``pretrained=True``,
+so the download and its cache (``$TORCH_HOME/hub/checkpoints``) are CompressAI's and torch.hub's.
+CompressAI does not check the file's hash; the checkpoint records the SHA-256 of the cached file
+and whether it starts with the hash prefix that torch.hub's file names carry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import urllib.error
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import torch
+from compressai.zoo import mbt2018_mean
+
+from lic import compat
+from lic.checkpoint import save_checkpoint
+from lic.config import ModelConfig
+from lic.errors import LicError
+from lic.models import Hyperprior
+
+ARCHITECTURES: dict[str, Callable[..., torch.nn.Module]] = {"mbt2018-mean": mbt2018_mean}
+# CompressAI's MSE training lambdas per quality (loss lambda * 255^2 * MSE + bpp), from its zoo docs
+LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
+_HASH = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's convention: NAME-<sha256 prefix>.EXT
+
+
+def cached_file(url: str) -> Path:
+    """Where torch.hub keeps (and looks for) the file of ``url``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+
+
+def zoo_source(quality: int, architecture: str = "mbt2018-mean", metric: str = "mse") -> dict[str, Any]:
+    """Architecture, metric, quality, URL, channels and training lambda of a zoo model."""
+    if architecture not in ARCHITECTURES:
+        raise LicError(f"unknown zoo architecture {architecture!r}; choose one of {sorted(ARCHITECTURES)}")
+    if metric != "mse":
+        raise LicError(f"only MSE models have the lambdas lic trains at; got metric {metric!r}")
+    if quality not in LAMBDAS:
+        raise LicError(f"zoo quality must be one of {sorted(LAMBDAS)}, got {quality}")
+    N, M = compat.zoo_channels(architecture, quality)
+    return {"architecture": architecture, "metric": metric, "quality": quality,
+            "url": compat.zoo_url(architecture, metric, quality), "N": N, "M": M, "lmbda": LAMBDAS[quality]}
+
+
+def import_zoo(quality: int, out: Path, architecture: str = "mbt2018-mean", metric: str = "mse",
+               progress: bool = True) -> dict[str, Any]:
+    """Write the zoo model as checkpoint ``out``; returns its recorded source."""
+    source = zoo_source(quality, architecture, metric)
+    cache = cached_file(source["url"])
+    try:
+        net = ARCHITECTURES[architecture](quality=quality, metric=metric, pretrained=True, progress=progress)
+    except urllib.error.URLError as exc:
+        raise LicError(f"cannot download {source['url']} ({exc.reason}); without network, place that file at "
+                       f"{cache}") from None
+    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as exc:
+        raise LicError(f"{cache}: not the zoo's weights ({type(exc).__name__}); delete it to download again") from None
+    model = Hyperprior(ModelConfig(N=source["N"], M=source["M"]))
+    model.load_state_dict(net.state_dict())
+    model.update(force=True)
+    digest = hashlib.sha256(cache.read_bytes()).hexdigest()
+    prefix = _HASH.search(cache.name)
+    source |= {"sha256": digest, "hash_matches_url": bool(prefix and digest.startswith(prefix.group(1)))}
+    if not source["hash_matches_url"]:
+        warnings.warn(f"{cache}: SHA-256 {digest[:8]}... does not start with the hash in its name", stacklevel=2)
+    save_checkpoint(out, model, meta={"source": source})
+    return source
