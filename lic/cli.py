@@ -58,14 +58,34 @@ def _images(images: Optional[Path], split: str) -> Path:
     return images if images is not None else default_images(split)
 
 
-@app.command()
-def data(out: Path = typer.Option(DATA_DIR, "-o", "--out", help="folder for train/ and test/")) -> None:
+data_app = typer.Typer(help="The bundled photos (no subcommand), or a standard data set (get).")
+app.add_typer(data_app, name="data")
+
+
+@data_app.callback(invoke_without_command=True)
+def data(ctx: typer.Context,
+         out: Path = typer.Option(DATA_DIR, "-o", "--out", help="folder for train/ and test/")) -> None:
     """Write the bundled default photos as PNG into OUT/train and OUT/test."""
+    if ctx.invoked_subcommand is not None:
+        return
     from lic.data import DEFAULT_SOURCES, prepare_default_dataset
 
     prepare_default_dataset(out)
     n_test = sum(s[3] == "test" for s in DEFAULT_SOURCES)
     typer.echo(f"{out}: {len(DEFAULT_SOURCES) - n_test} train and {n_test} test images")
+
+
+@data_app.command("get")
+def data_get(
+    name: str = typer.Argument(..., help="kodak, tecnick, clic2020-professional-valid, clic2020-professional-train, "
+                                         "div2k-train"),
+    out: Path = typer.Option(..., "-o", "--out", help="folder for the images (must not hold files yet)"),
+) -> None:
+    """Download a standard data set (resumable, SHA-256 checked) and extract its images into OUT."""
+    from lic.download import REGISTRY, get
+
+    count = get(name, out)
+    typer.echo(f"{out}: {count} images ({REGISTRY[name].source}), for {REGISTRY[name].use}")
 
 
 @app.command()

@@ -1,0 +1,207 @@
+"""The standard data sets of learned image compression, downloaded and checked: ``lic data get``.
+
+Each file is fetched into ``.<out>.download/`` beside the output folder, resumed with an HTTP Range
+request when a earlier try was cut off, and checked against its published size and SHA-256 before
+anything is extracted. The images (archive members matching the set's pattern) are then written to
+a staging folder that replaces ``out`` in one rename: ``out`` is complete or absent.
+
+Vimeo90K (82 GB of septuplets, CompressAI's training set) is not covered: download it from
+http://toflow.csail.mit.edu/ and pass the folder of extracted frames to ``--images``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from lic.data import IMAGE_SUFFIXES
+from lic.errors import LicError
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One file to download: ``sha256`` and ``size`` as published (``None`` where none is)."""
+
+    url: str
+    sha256: str | None
+    size: int | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.url.rstrip("/").removesuffix("/download").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """A standard set: its files, which archive members are its images, and where it comes from."""
+
+    files: tuple[Remote, ...]
+    members: str = "*"  # glob over archive member paths; plain image files are taken as they are
+    use: str = "evaluation"
+    source: str = ""
+
+
+def _kodak() -> tuple[Remote, ...]:
+    # http://r0k.us/graphics/kodak/ (Kodak Lossless True Color Image Suite, PhotoCD PCD0992).
+    # SHA-256 and sizes: the per-file manifests that public Kodak downloaders and codec test suites
+    # publish (e.g. `sha256sum -c` lists of the r0k.us PNGs); kodim01 and kodim24 agree across several.
+    digests = """
+    a56e27cbf5f843c048b6af1d6e090760e9c92fadba88b7dee0205918a37523bd 736501
+    4f4b74a79237e311d72cad958237b5f7088d8bce1c82305ebefe1a70e3022dfd 617995
+    e25ca1ff2f0c0cb5fdfd5f9b0a0bb21ac4c3de3c84a67f35b09a85d3306249db 502888
+    e3b946107c5d3441c022f678d0c3caf1e224d81b1604ba840a4f88e562de61aa 637432
+    10349e963c5c813d327852f82c1795fa4148d69fedffc4c589bee458e3ac3d53 785610
+    363510303b715d4cbc384e1ce227e466b613a09e1b71ae985882bf8e7fbd9b18 618959
+    b77d3f006f42414bb242222e0482e750c0fb9e5ee8d4bed2f6f11c5605fe54a4 566322
+    ba23983c76b4832ee0e8af0592664756841a16779acd69f792e268fb6d13d6e7 788470
+    6a4361c2fc194feb4edaa9f9a4a0620fb9943e460ac7fdf037fb0f6dd6607a7d 582899
+    9dfb70f5867c29ff9ed6313683f19b3d867849e40fbc0c4c54a4a89df341cf23 593463
+    7936814b58b5387fce2e4e2488b4ec830dadd95fa9520f358ddb30990b50f2b6 621023
+    d78c37c2f04f23761ed2367dd77e2db584ddd4c3950833fecf89f199a8126980 531024
+    bc34a3ce58dea09dce1704c997171602de90cb34d0c8503a988b77f473d39b08 822712
+    55a94550ff18f3246c4074fd32b77b0c74447c26b6ad274d564d999c0450ba6e 692201
+    7538cbb80cb9103606c48b806eae57d56c885c7f90b9b3be70a41160f9cbb683 612582
+    a89c7268ccd4718ba424a99fc4643c572cf692ca6eae887185ceb4e9f11d2e54 534247
+    37afcc89fbdcb76d9518e04b2fc011027e2f4cd14b3b2f83cefd721641a47c5b 602078
+    1a9258c365988961d87a0598725b609139c303ad48a5aad6c503c3b1a87849aa 780947
+    b7450b264b1b0a411390d8931b112c27905a992520fc90569dc4b920aa32bbdc 671476
+    3b46c71e3b92a563820ba32936be8330c586c41f938efd94be938386aae4328a 492462
+    ac958597c82073f6bb65129c68f72b651db5b9efd82e11547d07350214bc268b 637051
+    1cee58eb1f2d9c7ebb254d208a03c783ce6cf2c4d8c2cf45e235dd23b4ce1b29 701970
+    e3111a2fd4da24af15d6459ef9eacfe54106b38e27b4a21821b75c3f5d2d5baf 557596
+    1071c68372cc5a01435c2c225a5cf7d4bb803846ec08bb6b3d6721b156d7cb96 706397
+    """.split()
+    return tuple(Remote(f"http://r0k.us/graphics/kodak/kodak/kodim{i + 1:02d}.png", digests[2 * i], int(digests[2 * i + 1]))
+                 for i in range(24))
+
+
+# ETH Zurich's archives: URL, size and SHA-256 from TensorFlow Datasets' url_checksums (div2k.txt, clic.txt).
+_ETH = "https://data.vision.ee.ethz.ch/cvl"
+REGISTRY: dict[str, DataSet] = {
+    "kodak": DataSet(_kodak(), source="Kodak Lossless True Color Image Suite, 24 images of 768x512"),
+    # The paper's test set: TESTIMAGES SAMPLING 1200 RGB (Asuni and Giachetti, STAG 2014), 100 images
+    # of 1200x1200, the folder RGB_OR_1200x1200 of this archive (511 MB). No SHA-256 is published:
+    # the first download's is printed and kept beside the images, to pin later ones.
+    "tecnick": DataSet((Remote("https://sourceforge.net/projects/testimages/files/OLD/OLD_SAMPLING/testimages.zip"
+                               "/download", None),), members="*RGB_OR_1200x1200/*",
+                       source="TESTIMAGES SAMPLING 1200 RGB (TecNick), 100 images of 1200x1200"),
+    "clic2020-professional-valid": DataSet(
+        (Remote(f"{_ETH}/clic/professional_valid_2020.zip", "00be38092ade2ab5163b65f7f6523d46c7bca147007f559adbb02c0afc236b7d",
+                134834429),), source="CLIC 2020 professional validation set, 41 images"),
+    "clic2020-professional-train": DataSet(
+        (Remote(f"{_ETH}/clic/professional_train_2020.zip", "54a2a684b5cbd0db91770a8695efb774fed1f612194fee68bceaf6b1c48e5d5f",
+                2003385131),), use="training", source="CLIC 2020 professional training set, 585 images"),
+    "div2k-train": DataSet(
+        (Remote(f"{_ETH}/DIV2K/DIV2K_train_HR.zip", "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335",
+                3530603713),), members="DIV2K_train_HR/*", use="training",
+        source="DIV2K training set, high resolution, 800 images"),
+}
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(remote: Remote, dest: Path, progress: bool = True) -> Path:
+    """Download ``remote`` to ``dest``, resuming ``dest.part``; refuse a file that fails its check."""
+    if dest.is_file():
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(remote.url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            if have and resp.status != 206:  # the server ignored the range: start over
+                have = 0
+            total = int(resp.headers.get("Content-Length", 0)) + have or remote.size
+            with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                                                                 desc=dest.name, disable=not progress) as bar:
+                for block in iter(lambda: resp.read(CHUNK), b""):
+                    fh.write(block)
+                    bar.update(len(block))
+            if total and part.stat().st_size < total:  # the server closed before the announced length
+                raise http.client.IncompleteRead(b"", total - part.stat().st_size)
+    except urllib.error.URLError as exc:
+        raise LicError(f"cannot download {remote.url} ({exc.reason}); run the same command again to resume") from None
+    except (http.client.HTTPException, OSError) as exc:
+        got = part.stat().st_size if part.exists() else 0
+        raise LicError(f"download of {remote.url} cut off after {got} bytes ({type(exc).__name__}); run the same "
+                       "command again to resume") from None
+    size, digest = part.stat().st_size, sha256_of(part)
+    if (remote.size is not None and size != remote.size) or (remote.sha256 is not None and digest != remote.sha256):
+        part.unlink()
+        raise LicError(f"{remote.url}: {size} bytes with SHA-256 {digest[:16]}..., not the published "
+                       f"{remote.size} bytes with {str(remote.sha256)[:16]}...; the corrupt file was removed")
+    if remote.sha256 is None:
+        warnings.warn(f"{remote.url} has no published SHA-256; this download's is {digest}", stacklevel=2)
+    os.replace(part, dest)
+    return dest
+
+
+def _images_of(path: Path, members: str, staging: Path) -> int:
+    """Write the images of a downloaded file (an archive's members matching ``members``) to ``staging``."""
+    def keep(name: str) -> bool:
+        return Path(name).suffix.lower() in IMAGE_SUFFIXES and fnmatch.fnmatch(name, members)
+
+    def put(name: str, data: bytes) -> None:
+        target = staging / Path(name).name
+        if target.exists():
+            raise LicError(f"{path.name}: two images are named {target.name}")
+        target.write_bytes(data)
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if keep(n)]
+            for n in names:
+                put(n, zf.read(n))
+    elif tarfile.is_tarfile(path):
+        with tarfile.open(path) as tf:
+            names = [m for m in tf.getmembers() if m.isfile() and keep(m.name)]
+            for m in names:
+                put(m.name, tf.extractfile(m).read())
+    else:
+        names = [path.name]
+        shutil.copyfile(path, staging / path.name)
+    return len(names)
+
+
+def get(name: str, out: Path, progress: bool = True) -> int:
+    """Download, check and extract data set ``name`` into ``out``; returns the number of images."""
+    if name not in REGISTRY:
+        raise LicError(f"unknown data set {name!r}; choose one of {sorted(REGISTRY)}")
+    spec, out = REGISTRY[name], Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise LicError(f"{out} exists and is not empty; choose another folder")
+    cache = out.with_name(f".{out.name}.download")
+    files = [fetch(r, cache / r.filename, progress) for r in spec.files]
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    count = sum(_images_of(f, spec.members, staging) for f in files)
+    if count == 0:
+        raise LicError(f"{name}: the download holds no images matching {spec.members!r}")
+    (staging / "SHA256SUMS").write_text("".join(f"{sha256_of(f)}  {f.name}\n" for f in files))
+    if out.exists():
+        out.rmdir()
+    os.replace(staging, out)
+    shutil.rmtree(cache)
+    return count
