@@ -27,7 +27,8 @@ def check(quantizer: str, key: str) -> None:
 def make_latents(quantizer: str, key: str) -> str:
     p = load_params()
     return quantize_patches(str(checkpoint(quantizer, "base", key)), str(latents(quantizer, key)),
-                            p["data"]["train_images"], quantizer, tcq_coding(p, quantizer), LatentsConfig(**p["latents"]))
+                            p["data"]["train_images"], quantizer, tcq_coding(p, quantizer),
+                            LatentsConfig(**p["latents"]))
 
 
 if __name__ == "__main__":

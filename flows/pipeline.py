@@ -1,9 +1,10 @@
 """The whole method as one parent flow, for users who run Prefect without DVC.
 
-The bundled data, then pretrain (the shared base, then USQ and TCQ at every lambda), make latent
-datasets, retrain (each mode of :func:`lic.config.retrain_modes`), evaluate every family and the
-Pillow anchors, and report. Each step is the same subflow a DVC stage runs. DVC adds what Prefect
-alone does not: skipping steps whose inputs did not change.
+The bundled data, then pretrain (the shared base, then USQ and TCQ at every lambda; the zoo
+profile imports the USQ bases and fine-tunes TCQ from them), make latent datasets, retrain (each
+mode of :func:`lic.config.retrain_modes`), evaluate every family and the Pillow anchors, and
+report. Each step is the same subflow a DVC stage runs. DVC adds what Prefect alone does not:
+skipping steps whose inputs did not change.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flows.make_latents import make_latents
 from flows.pretrain import pretrain
 from flows.report import report
 from flows.retrain import retrain
+from flows.zoo import zoo_import
 from lic.config import EvaluateConfig, retrain_modes
 
 
@@ -24,10 +26,14 @@ from lic.config import EvaluateConfig, retrain_modes
 def pipeline() -> str:
     p = load_params()
     data()
-    pretrain("usq", "base")
+    if "zoo" not in p:
+        pretrain("usq", "base")
     for q in p["quantizers"]:
         for key in p["lmbdas"]:
-            pretrain(q, key)
+            if "zoo" in p and q == "usq":
+                zoo_import(key)
+            else:
+                pretrain(q, key)
             make_latents(q, key)
             for mode in retrain_modes(q):
                 retrain(mode, q, key)

@@ -29,6 +29,8 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str,
 
 def check(quantizer: str, key: str) -> None:
     """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``."""
+    if "zoo" in load_params() and (quantizer != "tcq" or key == "base"):
+        raise LicError("the zoo profile imports its USQ bases (python -m flows.zoo KEY); only tcq KEY trains here")
     if key == "base" and quantizer != "usq":
         raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
     if key != "base":
@@ -46,7 +48,8 @@ def pretrain(quantizer: str, key: str) -> str:
         cfg = TrainConfig(**{**recipe, **p["pretrain"]["base"]})
         return train_model(model_cfg, cfg, p["data"]["train_images"], str(BASE), None)
     cfg = TrainConfig(**{**recipe, **p["pretrain"]["finetune"], "lmbda": float(p["lmbdas"][key])})
-    return train_model(model_cfg, cfg, p["data"]["train_images"], str(checkpoint(quantizer, "base", key)), str(BASE))
+    init = checkpoint("usq", "base", key) if "zoo" in p else BASE  # the zoo profile fine-tunes each imported base
+    return train_model(model_cfg, cfg, p["data"]["train_images"], str(checkpoint(quantizer, "base", key)), str(init))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""The DVC pipeline, written from one list: ``python -m flows.stages`` writes ``dvc.yaml``.
+"""The DVC pipeline, written from one list: ``python -m flows.stages`` writes ``dvc.yaml`` for the
+profile in ``params.yaml`` (a ``zoo`` section replaces phase-1 training by imports of CompressAI's
+pretrained models; ``make demo`` writes it before ``dvc repro``).
 
 Each stage runs one flow, ``python -m flows.<flow> ARGS``, once or over a DVC loop (``foreach`` of
 the lambdas gives ``${key}``, of a list ``${item}``; a ``matrix`` gives ``${item.<name>}``). Its
@@ -11,14 +13,14 @@ the imports (module level and inside functions), so a change to any of them mark
 from __future__ import annotations
 
 import ast
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from flows.common import BASE, DATA, EVAL, REPORTS, checkpoint, evaluation, family, latents, variants
+from flows.common import (BASE, DATA, EVAL, PARAMS, REPORTS, checkpoint, evaluation, family, latents, load_params,
+                          variants)
 from lic.config import retrain_modes
 from lic.quantizers import QUANTIZERS
 from lic.report import METRICS_JSON, PER_IMAGE, PLOTS, README, TABLE_CSV, TABLE_MD
@@ -46,14 +48,24 @@ class Stage:
     plots: tuple[str, ...] = field(default=())
 
 
-def stages() -> list[Stage]:
-    """The pipeline in the order it runs."""
-    out = [Stage("data", "data", outs=(str(DATA),)),
-           Stage("pretrain-base", "pretrain", ("usq", "base"), deps=(TRAIN,),
-                 params=("model", "pretrain.recipe", "pretrain.base"), outs=(str(BASE),))]
+def stages(params: dict[str, Any]) -> list[Stage]:
+    """The pipeline of a profile, in the order it runs."""
+    zoo = "zoo" in params
+    out = [Stage("data", "data", outs=(str(DATA),))]
+    if zoo:  # phase 1 is CompressAI's: each lambda's USQ base is imported
+        out.append(Stage("import-usq", "zoo", ("${key}",), foreach="${lmbdas}",
+                         params=("model", "zoo.architecture", "zoo.qualities.${key}", "zoo.urls.${key}",
+                                 "lmbdas.${key}"),
+                         outs=(str(checkpoint("usq", "base", "${key}")),)))
+    else:
+        out.append(Stage("pretrain-base", "pretrain", ("usq", "base"), deps=(TRAIN,),
+                         params=("model", "pretrain.recipe", "pretrain.base"), outs=(str(BASE),)))
     for q in QUANTIZERS:
+        if zoo and q == "usq":
+            continue
+        init = str(checkpoint("usq", "base", "${key}")) if zoo else str(BASE)
         tcq = ("tcq.train",) if q == "tcq" else ()
-        out.append(Stage(f"pretrain-{q}", "pretrain", (q, "${key}"), foreach="${lmbdas}", deps=(TRAIN, str(BASE)),
+        out.append(Stage(f"pretrain-{q}", "pretrain", (q, "${key}"), foreach="${lmbdas}", deps=(TRAIN, init),
                          params=("model", "pretrain.recipe", "pretrain.finetune", "lmbdas.${key}", *tcq),
                          outs=(str(checkpoint(q, "base", "${key}")),)))
     for q in QUANTIZERS:
@@ -71,7 +83,8 @@ def stages() -> list[Stage]:
         result = evaluation(f"{q}-${{item}}")
         out.append(Stage(f"evaluate-{q}", "evaluate", (f"{q}-${{item}}",), foreach=list(variants(q)),
                          deps=(TEST, str(family(q, "${item}"))),
-                         params=("tcq.code",) if q == "tcq" else (), outs=(str(result), str(result.with_suffix(".csv")))))
+                         params=("tcq.code",) if q == "tcq" else (),
+                         outs=(str(result), str(result.with_suffix(".csv")))))
     result = evaluation("${item}")
     out.append(Stage("anchor", "evaluate", ("${item}",), foreach="${evaluate.codecs}", deps=(TEST,),
                      params=("evaluate.qualities",), outs=(str(result), str(result.with_suffix(".csv")))))
@@ -134,15 +147,16 @@ def _entry(s: Stage) -> dict[str, Any]:
     return {"matrix": s.matrix, **body} if s.matrix else body
 
 
-def dvc_yaml() -> str:
-    """The text of ``dvc.yaml``."""
-    return HEADER + yaml.safe_dump({"stages": {s.name: _entry(s) for s in stages()}}, sort_keys=False, width=120)
+def dvc_yaml(params: dict[str, Any]) -> str:
+    """The text of ``dvc.yaml`` for a profile's ``params``."""
+    body = {s.name: _entry(s) for s in stages(params)}
+    return HEADER + yaml.safe_dump({"stages": body}, sort_keys=False, width=120)
 
 
 if __name__ == "__main__":
-    target = ROOT / "dvc.yaml"
-    text = dvc_yaml()
-    if "--check" in sys.argv[1:]:
-        sys.exit(0 if target.read_text() == text else f"{target} is not what flows/stages.py writes; run python -m flows.stages")
-    target.write_text(text)
-    print(f"wrote {target} ({len(stages())} stages)")
+    text = dvc_yaml(load_params(PARAMS))
+    if Path("dvc.yaml").is_file() and Path("dvc.yaml").read_text() == text:
+        print("dvc.yaml is up to date")
+    else:
+        Path("dvc.yaml").write_text(text)
+        print(f"wrote dvc.yaml for profile {load_params(PARAMS).get('profile')}")

@@ -277,8 +277,8 @@ def latents_make(
     """Quantize training patches with the real quantizer and store them as a Zarr v3 group."""
     from lic.latents import make_latents
 
-    cfg = LatentsConfig(patches=patches, patch_size=patch_size, chunk=chunk, seed=seed)
-    make_latents(model, out, _images(images, "train"), quantizer, tcq, cfg, resume, device)
+    cfg = LatentsConfig(patches=patches, patch_size=patch_size, chunk=chunk, seed=seed, device=device)
+    make_latents(model, out, _images(images, "train"), quantizer, tcq, cfg, resume)
     typer.echo(f"{out}: {patches} samples")
 
 

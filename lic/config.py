@@ -122,6 +122,7 @@ class LatentsConfig:
     patch_size: int = 128
     chunk: int = 16
     seed: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.patches < 1 or self.chunk < 1 or self.patch_size < GRANULARITY or self.patch_size % GRANULARITY:

@@ -1,7 +1,7 @@
 """The standard data sets of learned image compression, downloaded and checked: ``lic data get``.
 
 Each file is fetched into ``.<out>.download/`` beside the output folder, resumed with an HTTP Range
-request when a earlier try was cut off, and checked against its published size and SHA-256 before
+request when an earlier try was cut off, and checked against its published size and SHA-256 before
 anything is extracted. The images (archive members matching the set's pattern) are then written to
 a staging folder that replaces ``out`` in one rename: ``out`` is complete or absent.
 
@@ -85,8 +85,8 @@ def _kodak() -> tuple[Remote, ...]:
     e3111a2fd4da24af15d6459ef9eacfe54106b38e27b4a21821b75c3f5d2d5baf 557596
     1071c68372cc5a01435c2c225a5cf7d4bb803846ec08bb6b3d6721b156d7cb96 706397
     """.split()
-    return tuple(Remote(f"http://r0k.us/graphics/kodak/kodak/kodim{i + 1:02d}.png", digests[2 * i], int(digests[2 * i + 1]))
-                 for i in range(24))
+    url = "http://r0k.us/graphics/kodak/kodak/kodim{:02d}.png"
+    return tuple(Remote(url.format(i + 1), digests[2 * i], int(digests[2 * i + 1])) for i in range(24))
 
 
 # ETH Zurich's archives: URL, size and SHA-256 from TensorFlow Datasets' url_checksums (div2k.txt, clic.txt).
@@ -100,14 +100,17 @@ REGISTRY: dict[str, DataSet] = {
                                "/download", None),), members="*RGB_OR_1200x1200/*",
                        source="TESTIMAGES SAMPLING 1200 RGB (TecNick), 100 images of 1200x1200"),
     "clic2020-professional-valid": DataSet(
-        (Remote(f"{_ETH}/clic/professional_valid_2020.zip", "00be38092ade2ab5163b65f7f6523d46c7bca147007f559adbb02c0afc236b7d",
-                134834429),), source="CLIC 2020 professional validation set, 41 images"),
+        (Remote(f"{_ETH}/clic/professional_valid_2020.zip",
+                "00be38092ade2ab5163b65f7f6523d46c7bca147007f559adbb02c0afc236b7d", 134834429),),
+        source="CLIC 2020 professional validation set, 41 images"),
     "clic2020-professional-train": DataSet(
-        (Remote(f"{_ETH}/clic/professional_train_2020.zip", "54a2a684b5cbd0db91770a8695efb774fed1f612194fee68bceaf6b1c48e5d5f",
-                2003385131),), use="training", source="CLIC 2020 professional training set, 585 images"),
+        (Remote(f"{_ETH}/clic/professional_train_2020.zip",
+                "54a2a684b5cbd0db91770a8695efb774fed1f612194fee68bceaf6b1c48e5d5f", 2003385131),),
+        use="training", source="CLIC 2020 professional training set, 585 images"),
     "div2k-train": DataSet(
-        (Remote(f"{_ETH}/DIV2K/DIV2K_train_HR.zip", "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335",
-                3530603713),), members="DIV2K_train_HR/*", use="training",
+        (Remote(f"{_ETH}/DIV2K/DIV2K_train_HR.zip",
+                "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335", 3530603713),),
+        members="DIV2K_train_HR/*", use="training",
         source="DIV2K training set, high resolution, 800 images"),
 }
 

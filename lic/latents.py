@@ -64,9 +64,9 @@ def provenance(model: Hyperprior, q: Quantizer, images: Path, cfg: LatentsConfig
 
 def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | None = None,
                  quantizer_params: dict[str, Any] | None = None, cfg: LatentsConfig = LatentsConfig(),
-                 resume: bool = False, device: str = "cpu", progress: bool = True) -> Path:
-    """Write (or, with ``resume``, complete) the latent dataset ``out``."""
-    model, _ = load_checkpoint(checkpoint, device)
+                 resume: bool = False, progress: bool = True) -> Path:
+    """Write (or, with ``resume``, complete) the latent dataset ``out`` (on ``cfg.device``)."""
+    model, _ = load_checkpoint(checkpoint, cfg.device)
     q = model.quantizer_for(quantizer, **(quantizer_params or {}))
     prov = provenance(model, q, images, cfg)
     out = Path(out)
@@ -88,7 +88,7 @@ def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | Non
         if i in done:
             continue
         lo, hi = i * cfg.chunk, min(cfg.patches, (i + 1) * cfg.chunk)
-        x = sampler.sample(torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))[: hi - lo].to(device)
+        x = sampler.sample(torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))[: hi - lo].to(cfg.device)
         arrays = _encode(model, q, x)
         for key, value in arrays.items():
             group[key][lo:hi] = value

@@ -86,7 +86,8 @@ def _register(monkeypatch: pytest.MonkeyPatch, server: Server, body: bytes, sha2
     remote = Remote(f"{server.url}/tiny.zip", sha256 or hashlib.sha256(body).hexdigest(), len(body))
     monkeypatch.setitem(download.REGISTRY, "tiny", DataSet((remote,), members="*/RGB/*", source="test set"))
     server.files["/k1.png"], server.files["/k2.png"] = _png(4), _png(5)
-    files = tuple(Remote(f"{server.url}/k{i}.png", hashlib.sha256(server.files[f"/k{i}.png"]).hexdigest()) for i in (1, 2))
+    files = tuple(Remote(f"{server.url}/k{i}.png", hashlib.sha256(server.files[f"/k{i}.png"]).hexdigest())
+                  for i in (1, 2))
     monkeypatch.setitem(download.REGISTRY, "tiny-files", DataSet(files))
 
 

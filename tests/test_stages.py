@@ -57,7 +57,8 @@ def flow_imports(dvc: dict) -> dict[str, set[str]]:
 
 
 def test_dvc_yaml_is_written_by_flows_stages() -> None:
-    assert (ROOT / "dvc.yaml").read_text() == stages.dvc_yaml(), "run: python -m flows.stages"
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert (ROOT / "dvc.yaml").read_text() == stages.dvc_yaml(params), "run: python -m flows.stages"
 
 
 def test_every_stage_depends_on_every_module_its_flow_imports(dvc: dict, flow_imports: dict) -> None:
@@ -100,3 +101,40 @@ def test_flow_command_lines_refuse_bad_arguments_in_one_line(args: list[str], sa
     assert proc.returncode == 2
     assert says in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+PROFILES = sorted((ROOT / "profiles").glob("*.yaml")) + [ROOT / "params.yaml"]
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
+def test_every_profile_builds_its_typed_configs(path: Path) -> None:
+    from lic.config import EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
+
+    p = yaml.safe_load(path.read_text())
+    ModelConfig(**p["model"])
+    for phase in ("base", "finetune"):
+        if phase in p["pretrain"]:
+            TrainConfig(**{**p["pretrain"]["recipe"], **p["pretrain"][phase], "lmbda": 0.01})
+    LatentsConfig(**p["latents"])
+    RetrainConfig(mode="decoder", **p["retrain"])
+    EvaluateConfig(**p["evaluate"])
+    assert stages.stages(p)
+
+
+def test_zoo_profile_imports_instead_of_training_a_base(tmp_path: Path) -> None:
+    """``dvc dag`` of the zoo profile: import stages feed the TCQ fine-tunes; no phase-1 training of USQ."""
+    import shutil
+
+    for name in ("lic", "flows"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "profiles" / "zoo.yaml", tmp_path / "params.yaml")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    for cmd in (["git", "init", "-q"], [dvc, "init", "-q"], [sys.executable, "-m", "flows.stages"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
+    dag = subprocess.run([dvc, "dag", "--dot"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    for key in ("q1", "q2", "q3", "q4"):
+        assert f'"import-usq@{key}" -> "pretrain-tcq@{key}"' in dag
+        assert f'"import-usq@{key}" -> "latents-usq@{key}"' in dag
+    assert "pretrain-base" not in dag and "pretrain-usq" not in dag
+    stage = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["import-usq"]
+    assert "zoo.urls.${key}" in stage["do"]["params"]
