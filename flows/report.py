@@ -11,8 +11,8 @@ from lic.report import make_report
 
 
 @task
-def write_report(eval_dir: str, out_dir: str, profile: str) -> str:
-    metrics = make_report(Path(eval_dir), Path(out_dir), profile)
+def write_report(eval_dir: str, out_dir: str, profile: str, published: list[str]) -> str:
+    metrics = make_report(Path(eval_dir), Path(out_dir), profile, [Path(p) for p in published])
     logger = get_run_logger()
     for name, value in metrics["bd_rate_psnr_percent"].items():
         logger.info("BD-rate %s: %.2f%%", name, value)
@@ -21,9 +21,11 @@ def write_report(eval_dir: str, out_dir: str, profile: str) -> str:
 
 @flow(name="report")
 def report() -> str:
-    """Writes to ``reports/<profile>/``, so each profile's results sit side by side."""
-    profile = load_params().get("profile", "custom")
-    return write_report(str(EVAL), str(REPORTS / profile), profile)
+    """Writes to ``reports/<profile>/``, so each profile's results sit side by side; ``report.published``
+    in ``params.yaml`` lists published curves to overlay (none by default)."""
+    p = load_params()
+    profile = p.get("profile", "custom")
+    return write_report(str(EVAL), str(REPORTS / profile), profile, list(p.get("report", {}).get("published", [])))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def stages(params: dict[str, Any]) -> list[Stage]:
     out.append(Stage("anchor", "evaluate", ("${item}",), foreach="${evaluate.codecs}", deps=(TEST,),
                      params=("evaluate.qualities",), outs=(str(result), str(result.with_suffix(".csv")))))
     folder = REPORTS / "${profile}"
-    out.append(Stage("report", "report", deps=(str(EVAL),), params=("profile",),
+    out.append(Stage("report", "report", deps=(str(EVAL),), params=("profile", *(("report",) if "report" in params else ())),
                      uncached=tuple(str(folder / f) for f in (TABLE_MD, TABLE_CSV, PER_IMAGE, README)),
                      metrics=(str(folder / METRICS_JSON),), plots=tuple(str(folder / f) for f in PLOTS.values())))
     return out

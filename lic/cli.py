@@ -239,16 +239,24 @@ def bdrate(
     metric: str = typer.Option("psnr-rgb", "--metric", help="psnr-rgb or ms-ssim-rgb"),
     method: str = typer.Option("pchip", "--method", help="pchip, akima (4+ points) or cubic"),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="also write it to this JSON (dvc metrics)"),
+    ci: bool = typer.Option(False, "--ci", help="add a 95% bootstrap interval over images (from the per-image "
+                                               "CSVs lic eval writes beside the JSONs)"),
 ) -> None:
     """Print the BD-rate (percent; negative saves rate) of TEST against ANCHOR."""
     import json
 
-    from lic.bdrate import bd_rate
+    from lic.bdrate import RESAMPLES, SEED, bd_rate, bd_rate_ci, load_per_image
 
     value = bd_rate(anchor, test, metric, method)
-    typer.echo(f"{value:.2f}")
+    record = {"anchor": str(anchor), "test": str(test), "metric": metric, "method": method, "bd_rate_percent": value}
+    if ci:
+        iv = bd_rate_ci(load_per_image(anchor, metric), load_per_image(test, metric), method)
+        typer.echo(f"{value:.2f} [{iv.low:.2f}, {iv.high:.2f}] ({iv.level:.0%} paired bootstrap over "
+                   f"{len(iv.per_image)} images, {RESAMPLES} resamples, seed {SEED})")
+        record |= {"ci": [iv.low, iv.high], "level": iv.level, "per_image": iv.per_image}
+    else:
+        typer.echo(f"{value:.2f}")
     if metrics:
-        record = {"anchor": str(anchor), "test": str(test), "metric": metric, "method": method, "bd_rate_percent": value}
         atomic_write_bytes(metrics, (json.dumps(record, indent=2) + "\n").encode())
 
 

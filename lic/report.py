@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lic.bdrate import bd_rate_curves  # noqa: E402
+from lic.bdrate import LEVEL, RESAMPLES, bd_rate_ci, load_per_image  # noqa: E402
 from lic.config import CLASSICAL_CODECS as ANCHORS  # noqa: E402
 from lic.errors import LicError  # noqa: E402
 from lic.fileio import atomic_write_bytes  # noqa: E402
@@ -31,6 +31,7 @@ METRICS = {"psnr-rgb": "PSNR-RGB (dB)", "ms-ssim-rgb": "MS-SSIM-RGB"}
 TABLE_MD, TABLE_CSV, PER_IMAGE = "bdrate.md", "bdrate.csv", "per_image.csv"
 README, METRICS_JSON = "README.md", "metrics.json"
 PLOTS = {"psnr-rgb": "rd_psnr.png", "ms-ssim-rgb": "rd_msssim.png"}
+FEW_IMAGES = 10  # below this many images the report warns that its intervals are too narrow
 COLUMNS = {"psnr-rgb": "bd_rate_psnr_pct", "ms-ssim-rgb": "bd_rate_msssim_pct"}
 
 
@@ -41,9 +42,16 @@ def label(variant: str) -> str:
     return f"{q.upper()} {LABELS.get(kind, kind)}"
 
 
+def _read_results(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise LicError(f"{path}: not a readable results JSON ({type(exc).__name__})") from None
+
+
 def load_results(eval_dir: Path) -> dict[str, dict[str, Any]]:
     """Every results JSON in ``eval_dir`` by variant name (the file stem)."""
-    out = {p.stem: json.loads(p.read_text()) for p in sorted(Path(eval_dir).glob("*.json"))}
+    out = {p.stem: _read_results(p) for p in sorted(Path(eval_dir).glob("*.json"))}
     if not out:
         raise LicError(f"{eval_dir}: no results JSON to report on")
     return out
@@ -70,20 +78,42 @@ def _curve(res: dict[str, Any], metric: str) -> tuple[list[float], list[float]]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def bd_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path) -> pd.DataFrame:
+    """Every comparison's BD-rate of the mean curves, its bootstrap interval over images and the
+    number of images, from the per-image CSVs in ``eval_dir`` (nan where undefined)."""
     rows = []
     for test, anchor in comparisons(list(results)):
         row: dict[str, Any] = {"test": test, "anchor": anchor}
-        for metric in METRICS:
+        for metric, col in COLUMNS.items():
             try:
-                row[COLUMNS[metric]] = bd_rate_curves(_curve(results[anchor], metric), _curve(results[test], metric))
+                iv = bd_rate_ci(load_per_image(Path(eval_dir) / f"{anchor}.json", metric),
+                                load_per_image(Path(eval_dir) / f"{test}.json", metric))
+                row |= {col: iv.value, f"{col}_low": iv.low, f"{col}_high": iv.high, "images": len(iv.per_image)}
             except LicError:
-                row[COLUMNS[metric]] = math.nan
+                row |= {col: math.nan, f"{col}_low": math.nan, f"{col}_high": math.nan}
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str) -> None:
+def table_markdown(table: pd.DataFrame) -> str:
+    """``value [low, high]`` per metric; ``*`` marks an interval that excludes 0."""
+    def cell(r: pd.Series, col: str) -> str:
+        if math.isnan(r[col]):
+            return "n/a"
+        mark = " *" if r[f"{col}_low"] > 0 or r[f"{col}_high"] < 0 else ""
+        return f"{r[col]:+.2f} [{r[f'{col}_low']:+.2f}, {r[f'{col}_high']:+.2f}]{mark}"
+
+    shown = pd.DataFrame({"test": table["test"], "anchor": table["anchor"],
+                          **{f"BD-rate {METRICS[m].split(' ')[0]} %": table.apply(cell, axis=1, col=c)
+                             for m, c in COLUMNS.items()},
+                          "images": table.get("images", pd.Series(dtype=float)).fillna(0).astype(int)})
+    return shown.to_markdown(index=False)
+
+
+def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
+         published: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """RD curves of every family and anchor, ``published`` ones (e.g. CompressAI's on Kodak) dashed;
+    returns the legend's labels."""
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
     learned = [v for v in results if v not in ANCHORS]
     max_bpp = max((max(results[v]["results"]["bpp"]) for v in learned), default=2.0)
@@ -103,6 +133,10 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str)
         q, _, kind = v.partition("-")
         ax.plot(r, d, color=colors.get(q, {}).get(kind, "tab:green"), marker=markers.get(kind, "^"),
                 linestyle=lines.get(kind, "-"), label=label(v), markersize=5, linewidth=1.5)
+    for res in (published or {}).values():
+        if metric in res["results"]:
+            r, d = _curve(res, metric)
+            ax.plot(r, d, color="black", linestyle="--", marker=".", label=res.get("name", "published"), linewidth=1)
     ax.set_xlabel("bits per pixel (real bitstreams)")
     ax.set_ylabel(METRICS[metric])
     ax.set_title(title)
@@ -111,6 +145,7 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
+    return [line.get_label() for line in ax.get_lines()]
 
 
 def git_commit() -> str:
@@ -123,17 +158,23 @@ def git_commit() -> str:
         return "unknown"
 
 
-def make_report(eval_dir: Path, out_dir: Path, profile: str) -> dict[str, Any]:
-    """Write plots, BD-rate tables, ``metrics.json``, per-image CSV and ``README.md`` to ``out_dir``."""
+def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Path] = ()) -> dict[str, Any]:
+    """Write plots, BD-rate tables, ``metrics.json``, per-image CSV and ``README.md`` to ``out_dir``.
+
+    ``published``: results JSONs of published curves to overlay on the plots (off by default; for
+    Kodak, ``reports/anchors/compressai-mbt2018-mean-kodak.json``).
+    """
     results = load_results(eval_dir)
+    overlay = {str(p): _read_results(Path(p)) for p in published}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = bd_table(results)
+    table = bd_table(results, eval_dir)
     table.to_csv(out_dir / TABLE_CSV, index=False, float_format="%.3f")
-    md = table.to_markdown(index=False, floatfmt=".2f") if len(table) else "(no comparisons)"
+    md = table_markdown(table) if len(table) else "(no comparisons)"
     (out_dir / TABLE_MD).write_text(md + "\n")
     for metric, name in PLOTS.items():
-        plot(results, metric, out_dir / name, f"{METRICS[metric]} vs rate, held-out images, profile {profile}")
+        plot(results, metric, out_dir / name, f"{METRICS[metric]} vs rate, held-out images, profile {profile}",
+             overlay)
     frames = []
     for v in results:
         csv = Path(eval_dir) / f"{v}.csv"
@@ -143,16 +184,26 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str) -> dict[str, Any]:
         pd.concat(frames).to_csv(out_dir / PER_IMAGE, index=False)
     averages = {v: {k: float(pd.Series(r["results"][k]).mean()) for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}
                 for v, r in results.items()}
-    bd = {f"{r.test} vs {r.anchor}": round(r.bd_rate_psnr_pct, 3) for r in table.itertuples()
-          if not math.isnan(r.bd_rate_psnr_pct)}
-    metrics = {"profile": profile, "bd_rate_psnr_percent": bd, "averages": averages}
+    defined = [r for r in table.itertuples() if not math.isnan(r.bd_rate_psnr_pct)]
+    bd = {f"{r.test} vs {r.anchor}": round(r.bd_rate_psnr_pct, 3) for r in defined}
+    ci = {f"{r.test} vs {r.anchor}": [round(r.bd_rate_psnr_pct_low, 3), round(r.bd_rate_psnr_pct_high, 3)]
+          for r in defined}
+    metrics = {"profile": profile, "bd_rate_psnr_percent": bd, "bd_rate_psnr_ci95": ci, "averages": averages}
     atomic_write_bytes(out_dir / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
+    n = int(table["images"].max()) if "images" in table and table["images"].notna().any() else 0
+    few_images = [] if n >= FEW_IMAGES else [
+        "", f"**Only {n} images**: a bootstrap over so few has few distinct resamples and understates the",
+        "uncertainty; even rows with `*` are indications, not conclusions."]
     readme = [
         "# Reports",
         "",
         f"Made by the `report` stage (`dvc repro`) with profile **{profile}** at commit `{git_commit()}`.",
         "Images: the held-out test split; rates are real bitstream bytes; BD-rates use pchip",
         "interpolation over the shared quality range (negative = rate saved against the anchor).",
+        f"Each BD-rate is that of the mean curves, with its {LEVEL:.0%} paired bootstrap interval over",
+        f"the images ({RESAMPLES} resamples, seeded); `*` marks an interval that excludes 0. Rows",
+        "without `*` are not distinguishable from no difference on these images.",
+        *few_images,
         "",
         "![PSNR](rd_psnr.png)",
         "![MS-SSIM](rd_msssim.png)",

@@ -51,3 +51,107 @@ def test_disjoint_curves_are_refused() -> None:
 def test_non_monotonic_curve_is_a_clear_error() -> None:
     with pytest.raises(LicError, match="does not rise"):
         bd_rate_curves((RATES, PSNRS), (RATES, [27.0, 31.0, 30.0, 36.0, 38.5]))
+
+
+def _family(path: Path, curves: dict[str, tuple[list[float], list[float]]]) -> Path:
+    """A results JSON (mean curve) with its per-image CSV beside it, as lic eval writes them."""
+    import csv
+
+    import numpy as np
+
+    points = [f"q{i}" for i in range(len(next(iter(curves.values()))[0]))]
+    with path.with_suffix(".csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["point", "image", "bpp", "psnr_rgb", "ms_ssim_rgb"])
+        for image, (rates, psnrs) in curves.items():
+            for p, r, q in zip(points, rates, psnrs):
+                w.writerow([p, image, r, q, 0.9])
+    rates = np.mean([c[0] for c in curves.values()], axis=0).tolist()
+    psnrs = np.mean([c[1] for c in curves.values()], axis=0).tolist()
+    path.write_text(json.dumps({"name": path.stem, "results": {"bpp": rates, "psnr-rgb": psnrs,
+                                                               "ms-ssim-rgb": [0.9] * len(rates)}}))
+    return path
+
+
+def _images(seed: int = 0, n: int = 12) -> dict[str, tuple[list[float], list[float]]]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(n):  # photos of different difficulty: rate scale and PSNR offset per image
+        scale, offset = rng.uniform(0.5, 2.0), rng.uniform(-3, 3)
+        out[f"img{i}.png"] = ([r * scale for r in RATES], [p + offset for p in PSNRS])
+    return out
+
+
+def test_bootstrap_interval_of_a_curve_against_itself_is_zero(tmp_path: Path) -> None:
+    from lic.bdrate import bd_rate_ci, load_per_image
+
+    a = load_per_image(_family(tmp_path / "a.json", _images()))
+    iv = bd_rate_ci(a, a)
+    assert (iv.value, iv.low, iv.high) == pytest.approx((0, 0, 0), abs=1e-9)
+    assert not iv.excludes_zero and iv.failed == 0 and len(iv.per_image) == 12
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.15])
+def test_bootstrap_interval_contains_a_known_rate_factor(tmp_path: Path, factor: float) -> None:
+    """Each image's rate scaled by its own factor around ``factor``: the truth, ``factor - 1``, lies
+    inside the interval, which is not degenerate."""
+    import numpy as np
+
+    from lic.bdrate import bd_rate_ci, load_per_image
+
+    images = _images(1)
+    rng = np.random.default_rng(2)
+    jitter = rng.normal(0, 0.03, len(images))
+    jitter -= jitter.mean()
+    shifted = {k: ([r * factor * (1 + j) for r in rates], q) for (k, (rates, q)), j in zip(images.items(), jitter)}
+    a = load_per_image(_family(tmp_path / "a.json", images))
+    b = load_per_image(_family(tmp_path / "b.json", shifted))
+    iv = bd_rate_ci(a, b)
+    truth = (factor - 1) * 100
+    assert iv.low < truth < iv.high and iv.high - iv.low > 0.5 and iv.excludes_zero
+    assert np.mean(list(iv.per_image.values())) == pytest.approx(truth, abs=1.0)
+
+
+def test_bootstrap_over_images_that_disagree_includes_zero(tmp_path: Path) -> None:
+    from lic.bdrate import bd_rate_ci, load_per_image
+
+    images = _images(3)
+    mixed = {k: ([r * (0.85 if i % 2 else 1.15) for r in rates], q) for i, (k, (rates, q)) in enumerate(images.items())}
+    iv = bd_rate_ci(load_per_image(_family(tmp_path / "a.json", images)),
+                    load_per_image(_family(tmp_path / "b.json", mixed)))
+    assert iv.low < 0 < iv.high and not iv.excludes_zero
+
+
+def test_bdrate_cli_prints_the_interval(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from conftest import run_cli
+
+    a = _family(tmp_path / "a.json", _images())
+    b = _family(tmp_path / "b.json", {k: ([r * 0.8 for r in rates], q) for k, (rates, q) in _images().items()})
+    assert run_cli("bdrate", a, b, "--ci", "--metrics", tmp_path / "m.json") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("-20.00 [-20.00, -20.00] (95% paired bootstrap over 12 images, 1000 resamples, seed 0)")
+    assert json.loads((tmp_path / "m.json").read_text())["ci"] == pytest.approx([-20, -20])
+    (tmp_path / "b.csv").unlink()
+    assert run_cli("bdrate", a, b, "--ci") == 2
+
+
+def test_report_overlays_a_published_curve_and_marks_intervals(tmp_path: Path) -> None:
+    from lic.report import make_report, plot
+
+    ev = tmp_path / "eval"
+    ev.mkdir()
+    images = _images(4)
+    _family(ev / "usq-base.json", images)
+    _family(ev / "usq-decoder.json", {k: ([r * 0.9 for r in rates], q) for k, (rates, q) in images.items()})
+    published = Path(__file__).resolve().parents[1] / "reports" / "anchors" / "compressai-mbt2018-mean-kodak.json"
+    metrics = make_report(ev, tmp_path / "out", "t", [published])
+    assert metrics["bd_rate_psnr_ci95"]["usq-decoder vs usq-base"] == pytest.approx([-10, -10], abs=1e-6)
+    assert "-10.00 [-10.00, -10.00] *" in (tmp_path / "out" / "bdrate.md").read_text()
+    results = {v: json.loads((ev / f"{v}.json").read_text()) for v in ("usq-base", "usq-decoder")}
+    labels = plot(results, "psnr-rgb", tmp_path / "p.png", "t", {"x": json.loads(published.read_text())})
+    assert "CompressAI mbt2018-mean (published)" in labels
+    assert "CompressAI mbt2018-mean (published)" not in plot(results, "psnr-rgb", tmp_path / "p.png", "t")
+    with pytest.raises(LicError, match="not a readable results JSON"):
+        make_report(ev, tmp_path / "out", "t", [tmp_path / "missing.json"])
