@@ -16,9 +16,32 @@ from lic.errors import LicError
 
 PARAMS = Path("params.yaml")
 DATA = DATA_DIR  # the bundled photos, train/ and test/
-MODELS, LATENTS, EVAL = Path("artifacts/models"), Path("artifacts/latents"), Path("artifacts/eval")
-REPORTS = Path("reports")
-BASE = MODELS / "pretrain" / "base.ckpt"  # the shared phase-1 base model, fine-tuned per lambda and quantizer
+ARTIFACTS, REPORTS = Path("artifacts"), Path("reports")
+
+
+def run_root(seed: int = 0) -> Path:
+    """Where one seed's models, latents and evaluations go: ``artifacts/`` for seed 0,
+    ``artifacts/seed-<s>/`` for the others."""
+    return ARTIFACTS / f"seed-{seed}" if int(seed) else ARTIFACTS
+
+
+def base(seed: int = 0) -> Path:
+    """The shared phase-1 base model, fine-tuned per lambda and quantizer."""
+    return run_root(seed) / "models" / "pretrain" / "base.ckpt"
+
+
+def eval_dir(seed: int = 0) -> Path:
+    return run_root(seed) / "eval"
+
+
+def seed_of(params: dict[str, Any], seed: str | int) -> int:
+    """``seed`` as an int, if ``params.yaml``'s ``seeds`` lists it (default ``[0]``)."""
+    return int(choose(str(seed), [str(s) for s in params.get("seeds", [0])], "seed"))
+
+
+def with_seed(section: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A config section of ``params.yaml`` with the run's seed (``seeds`` is the one place for seeds)."""
+    return {**section, "seed": seed}
 
 
 def load_params(path: Path = PARAMS) -> dict[str, Any]:
@@ -34,22 +57,22 @@ def variants(quantizer: str) -> tuple[str, ...]:
     return ("base",) + retrain_modes(quantizer)
 
 
-def family(quantizer: str, variant: str) -> Path:
+def family(quantizer: str, variant: str, seed: int = 0) -> Path:
     """``artifacts/models/<quantizer>-<variant>``: one checkpoint per lambda; variant ``base`` is phase 1."""
-    return MODELS / f"{quantizer}-{variant}"
+    return run_root(seed) / "models" / f"{quantizer}-{variant}"
 
 
-def checkpoint(quantizer: str, variant: str, key: str) -> Path:
-    return family(quantizer, variant) / f"{key}.ckpt"
+def checkpoint(quantizer: str, variant: str, key: str, seed: int = 0) -> Path:
+    return family(quantizer, variant, seed) / f"{key}.ckpt"
 
 
-def latents(quantizer: str, key: str) -> Path:
-    return LATENTS / f"{quantizer}-{key}.zarr"
+def latents(quantizer: str, key: str, seed: int = 0) -> Path:
+    return run_root(seed) / "latents" / f"{quantizer}-{key}.zarr"
 
 
-def evaluation(name: str) -> Path:
+def evaluation(name: str, seed: int = 0) -> Path:
     """Results JSON of one evaluated family (``usq-base``, ``jpeg``, ...); its CSV lies beside it."""
-    return EVAL / f"{name}.json"
+    return eval_dir(seed) / f"{name}.json"
 
 
 def tcq_coding(params: dict[str, Any], quantizer: str) -> dict[str, Any]:
@@ -81,12 +104,14 @@ def main(flow: Callable[..., Any], check: Callable[..., None] | None = None) -> 
 
     ``check(*args)`` validates the arguments against ``params.yaml`` before Prefect starts.
     """
-    names = list(inspect.signature(flow.fn).parameters)
+    params = inspect.signature(flow.fn).parameters.values()
+    required = sum(p.default is inspect.Parameter.empty for p in params)
     args = sys.argv[1:]
-    if len(args) != len(names) or any(a in ("-h", "--help") for a in args):
+    if not required <= len(args) <= len(params) or any(a in ("-h", "--help") for a in args):
         spec = getattr(sys.modules["__main__"], "__spec__", None)
         module = spec.name if spec else flow.fn.__module__
-        print(f"usage: python -m {' '.join([module, *(n.upper() for n in names)])}", file=sys.stderr)
+        names = [p.name.upper() if p.default is inspect.Parameter.empty else f"[{p.name.upper()}]" for p in params]
+        print(f"usage: python -m {' '.join([module, *names])}", file=sys.stderr)
         sys.exit(2)
     try:
         if check is not None:

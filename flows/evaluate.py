@@ -6,23 +6,24 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import checkpoint, choose, evaluation, load_params, main, tcq_coding, variants
+from flows.common import checkpoint, choose, evaluation, load_params, main, seed_of, tcq_coding, variants
 from lic.config import EvaluateConfig
 from lic.data import list_images
+from lic.errors import LicError
 from lic.evaluate import evaluate_checkpoints, evaluate_codec
 from lic.quantizers import QUANTIZERS
 
 
 @task
 def evaluate_variant(name: str, images: str, ckpts: list[str] | None, quantizer: str | None,
-                     qparams: dict, qualities: list[int]) -> str:
+                     qparams: dict, qualities: list[int], seed: int = 0) -> str:
     files = list_images(Path(images))
     if ckpts is None:
         ev = evaluate_codec(name, files, qualities, progress=False)
     else:
         ev = evaluate_checkpoints([Path(c) for c in ckpts], files, quantizer, name=name, progress=False,
                                   quantizer_params=qparams)
-    out = evaluation(name)
+    out = evaluation(name, seed)
     ev.write(out)
     logger = get_run_logger()
     res = ev.to_json()["results"]
@@ -33,23 +34,27 @@ def evaluate_variant(name: str, images: str, ckpts: list[str] | None, quantizer:
     return str(out)
 
 
-def check(variant: str) -> None:
-    """``variant`` names a ``<quantizer>-<variant>`` family or an anchor of ``params.yaml``."""
+def check(variant: str, seed: str = "0") -> None:
+    """``variant`` names a ``<quantizer>-<variant>`` family or an anchor of ``params.yaml`` (anchors
+    have no seed); ``seed`` one of its ``seeds``."""
     codecs = EvaluateConfig(**load_params()["evaluate"]).codecs
     choose(variant, [f"{q}-{v}" for q in QUANTIZERS for v in variants(q)] + list(codecs), "model family or codec")
+    if seed_of(load_params(), seed) and variant in codecs:
+        raise LicError(f"{variant} is a classical anchor: it has no seed")
 
 
 @flow(name="evaluate")
-def evaluate(variant: str) -> str:
+def evaluate(variant: str, seed: str = "0") -> str:
     """``variant`` is ``<quantizer>-<variant>`` (e.g. ``usq-base``, ``tcq-decoder``) or a codec."""
     p = load_params()
+    s = seed_of(p, seed)
     images = p["data"]["test_images"]
     cfg = EvaluateConfig(**p["evaluate"])
     if variant in cfg.codecs:
         return evaluate_variant(variant, images, None, None, {}, list(cfg.qualities))
     quantizer, kind = variant.split("-", 1)
-    ckpts = [str(checkpoint(quantizer, kind, key)) for key in p["lmbdas"]]
-    return evaluate_variant(variant, images, ckpts, quantizer, tcq_coding(p, quantizer), [])
+    ckpts = [str(checkpoint(quantizer, kind, key, s)) for key in p["lmbdas"]]
+    return evaluate_variant(variant, images, ckpts, quantizer, tcq_coding(p, quantizer), [], s)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import checkpoint, choose, latents, load_params, main, tcq_coding
+from flows.common import checkpoint, choose, latents, load_params, main, seed_of, tcq_coding, with_seed
 from lic.config import LatentsConfig
 from lic.latents import make_latents as make
 from lic.quantizers import QUANTIZERS
@@ -18,17 +18,19 @@ def quantize_patches(ckpt: str, out: str, images: str, quantizer: str, qparams: 
     return out
 
 
-def check(quantizer: str, key: str) -> None:
+def check(quantizer: str, key: str, seed: str = "0") -> None:
     choose(quantizer, QUANTIZERS, "quantizer")
     choose(key, load_params()["lmbdas"], "lambda key")
+    seed_of(load_params(), seed)
 
 
 @flow(name="make_latents")
-def make_latents(quantizer: str, key: str) -> str:
+def make_latents(quantizer: str, key: str, seed: str = "0") -> str:
     p = load_params()
-    return quantize_patches(str(checkpoint(quantizer, "base", key)), str(latents(quantizer, key)),
+    s = seed_of(p, seed)
+    return quantize_patches(str(checkpoint(quantizer, "base", key, s)), str(latents(quantizer, key, s)),
                             p["data"]["train_images"], quantizer, tcq_coding(p, quantizer),
-                            LatentsConfig(**p["latents"]))
+                            LatentsConfig(**with_seed(p["latents"], s)))
 
 
 if __name__ == "__main__":

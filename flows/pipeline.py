@@ -1,10 +1,10 @@
 """The whole method as one parent flow, for users who run Prefect without DVC.
 
-The bundled data, then pretrain (the shared base, then USQ and TCQ at every lambda; the zoo
-profile imports the USQ bases and fine-tunes TCQ from them), make latent datasets, retrain (each
-mode of :func:`lic.config.retrain_modes`), evaluate every family and the Pillow anchors, and
-report. Each step is the same subflow a DVC stage runs. DVC adds what Prefect alone does not:
-skipping steps whose inputs did not change.
+The bundled data; then, for each seed of ``params.yaml``: pretrain (the shared base, then USQ and
+TCQ at every lambda; the zoo profile imports the USQ bases and fine-tunes TCQ from them), make
+latent datasets, retrain (each mode of :func:`lic.config.retrain_modes`) and evaluate every family;
+then the Pillow anchors and the report. Each step is the same subflow a DVC stage runs. DVC adds
+what Prefect alone does not: skipping steps whose inputs did not change.
 """
 
 from __future__ import annotations
@@ -26,20 +26,21 @@ from lic.config import EvaluateConfig, retrain_modes
 def pipeline() -> str:
     p = load_params()
     data()
-    if "zoo" not in p:
-        pretrain("usq", "base")
-    for q in p["quantizers"]:
-        for key in p["lmbdas"]:
-            if "zoo" in p and q == "usq":
-                zoo_import(key)
-            else:
-                pretrain(q, key)
-            make_latents(q, key)
-            for mode in retrain_modes(q):
-                retrain(mode, q, key)
-    for q in p["quantizers"]:
-        for kind in variants(q):
-            evaluate(f"{q}-{kind}")
+    for seed in map(str, p.get("seeds", [0])):
+        if "zoo" not in p:
+            pretrain("usq", "base", seed)
+        for q in p["quantizers"]:
+            for key in p["lmbdas"]:
+                if "zoo" in p and q == "usq":
+                    zoo_import(key)
+                else:
+                    pretrain(q, key, seed)
+                make_latents(q, key, seed)
+                for mode in retrain_modes(q):
+                    retrain(mode, q, key, seed)
+        for q in p["quantizers"]:
+            for kind in variants(q):
+                evaluate(f"{q}-{kind}", seed)
     for codec in EvaluateConfig(**p["evaluate"]).codecs:
         evaluate(codec)
     return report()

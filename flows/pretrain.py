@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import BASE, checkpoint, choose, load_params, log_progress, main
+from flows.common import base, checkpoint, choose, load_params, log_progress, main, seed_of, with_seed
 from lic.config import ModelConfig, TrainConfig
 from lic.errors import LicError
 from lic.quantizers import QUANTIZERS
@@ -27,8 +27,10 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str,
     return out
 
 
-def check(quantizer: str, key: str) -> None:
-    """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``."""
+def check(quantizer: str, key: str, seed: str = "0") -> None:
+    """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``; a seed
+    of its ``seeds``."""
+    seed_of(load_params(), seed)
     if "zoo" in load_params() and (quantizer != "tcq" or key == "base"):
         raise LicError("the zoo profile imports its USQ bases (python -m flows.zoo KEY); only tcq KEY trains here")
     if key == "base" and quantizer != "usq":
@@ -39,17 +41,19 @@ def check(quantizer: str, key: str) -> None:
 
 
 @flow(name="pretrain")
-def pretrain(quantizer: str, key: str) -> str:
+def pretrain(quantizer: str, key: str, seed: str = "0") -> str:
     p = load_params()
+    s = seed_of(p, seed)
     qparams = dict(p.get("tcq", {}).get("train", {})) if quantizer == "tcq" else {}
     model_cfg = ModelConfig(N=p["model"]["N"], M=p["model"]["M"], quantizer=quantizer, quantizer_params=qparams)
-    recipe = p["pretrain"]["recipe"]
+    recipe = with_seed(p["pretrain"]["recipe"], s)
     if key == "base":
         cfg = TrainConfig(**{**recipe, **p["pretrain"]["base"]})
-        return train_model(model_cfg, cfg, p["data"]["train_images"], str(BASE), None)
+        return train_model(model_cfg, cfg, p["data"]["train_images"], str(base(s)), None)
     cfg = TrainConfig(**{**recipe, **p["pretrain"]["finetune"], "lmbda": float(p["lmbdas"][key])})
-    init = checkpoint("usq", "base", key) if "zoo" in p else BASE  # the zoo profile fine-tunes each imported base
-    return train_model(model_cfg, cfg, p["data"]["train_images"], str(checkpoint(quantizer, "base", key)), str(init))
+    init = checkpoint("usq", "base", key) if "zoo" in p else base(s)  # the zoo profile fine-tunes each imported base
+    out = checkpoint(quantizer, "base", key, s)
+    return train_model(model_cfg, cfg, p["data"]["train_images"], str(out), str(init))
 
 
 if __name__ == "__main__":

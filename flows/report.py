@@ -6,13 +6,14 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from flows.common import EVAL, REPORTS, load_params, main
+from flows.common import REPORTS, eval_dir, load_params, main
 from lic.report import make_report
 
 
 @task
-def write_report(eval_dir: str, out_dir: str, profile: str, published: list[str]) -> str:
-    metrics = make_report(Path(eval_dir), Path(out_dir), profile, [Path(p) for p in published])
+def write_report(eval_dir: str, out_dir: str, profile: str, published: list[str], seed_dirs: dict[int, str]) -> str:
+    metrics = make_report(Path(eval_dir), Path(out_dir), profile, [Path(p) for p in published],
+                          {s: Path(d) for s, d in seed_dirs.items()})
     logger = get_run_logger()
     for name, value in metrics["bd_rate_psnr_percent"].items():
         logger.info("BD-rate %s: %.2f%%", name, value)
@@ -25,7 +26,9 @@ def report() -> str:
     in ``params.yaml`` lists published curves to overlay (none by default)."""
     p = load_params()
     profile = p.get("profile", "custom")
-    return write_report(str(EVAL), str(REPORTS / profile), profile, list(p.get("report", {}).get("published", [])))
+    seeds = {int(s): str(eval_dir(int(s))) for s in p.get("seeds", [0]) if int(s)}
+    return write_report(str(eval_dir()), str(REPORTS / profile), profile,
+                        list(p.get("report", {}).get("published", [])), seeds)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import checkpoint, choose, latents, load_params, log_progress, main
+from flows.common import checkpoint, choose, latents, load_params, log_progress, main, seed_of, with_seed
 from lic.config import RetrainConfig, retrain_modes
 from lic.quantizers import QUANTIZERS
 from lic.retrain import retrain as run
@@ -19,18 +19,20 @@ def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
     return out
 
 
-def check(mode: str, quantizer: str, key: str) -> None:
+def check(mode: str, quantizer: str, key: str, seed: str = "0") -> None:
     choose(quantizer, QUANTIZERS, "quantizer")
     choose(mode, retrain_modes(quantizer), f"retraining mode for {quantizer}")
     choose(key, load_params()["lmbdas"], "lambda key")
+    seed_of(load_params(), seed)
 
 
 @flow(name="retrain")
-def retrain(mode: str, quantizer: str, key: str) -> str:
+def retrain(mode: str, quantizer: str, key: str, seed: str = "0") -> str:
     p = load_params()
-    cfg = RetrainConfig(mode=mode, **p["retrain"])
-    return retrain_model(cfg, str(checkpoint(quantizer, "base", key)), str(latents(quantizer, key)),
-                         str(checkpoint(quantizer, mode, key)))
+    s = seed_of(p, seed)
+    cfg = RetrainConfig(mode=mode, **with_seed(p["retrain"], s))
+    return retrain_model(cfg, str(checkpoint(quantizer, "base", key, s)), str(latents(quantizer, key, s)),
+                         str(checkpoint(quantizer, mode, key, s)))
 
 
 if __name__ == "__main__":

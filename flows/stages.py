@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
-from flows.common import (BASE, DATA, EVAL, PARAMS, REPORTS, checkpoint, evaluation, family, latents, load_params,
-                          variants)
+from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, eval_dir, evaluation, family, latents,
+                          load_params, variants)
 from lic.config import retrain_modes
+from lic.errors import LicError
 from lic.quantizers import QUANTIZERS
 from lic.report import METRICS_JSON, PER_IMAGE, PLOTS, README, TABLE_CSV, TABLE_MD
 
@@ -49,49 +50,65 @@ class Stage:
 
 
 def stages(params: dict[str, Any]) -> list[Stage]:
-    """The pipeline of a profile, in the order it runs."""
-    zoo = "zoo" in params
+    """The pipeline of a profile, in the order it runs: the data, each seed's runs (seed 0 under the
+    names and paths a one-seed pipeline has; seed ``s`` under ``<stage>-seed<s>`` and
+    ``artifacts/seed-<s>/``), the anchors, the report."""
+    seeds = [int(s) for s in params.get("seeds", [0])]
+    if "zoo" in params and seeds != [0]:
+        raise LicError("the zoo profile runs one seed (its USQ bases are CompressAI's): set seeds: [0]")
     out = [Stage("data", "data", outs=(str(DATA),))]
+    for seed in seeds:
+        out += _runs(params, seed)
+    result = evaluation("${item}")
+    out.append(Stage("anchor", "evaluate", ("${item}",), foreach="${evaluate.codecs}", deps=(TEST,),
+                     params=("evaluate.qualities",), outs=(str(result), str(result.with_suffix(".csv")))))
+    folder = REPORTS / "${profile}"
+    out.append(Stage("report", "report", deps=tuple(str(eval_dir(s)) for s in seeds),
+                     params=("profile", *(("report",) if "report" in params else ())),
+                     uncached=tuple(str(folder / f) for f in (TABLE_MD, TABLE_CSV, PER_IMAGE, README)),
+                     metrics=(str(folder / METRICS_JSON),), plots=tuple(str(folder / f) for f in PLOTS.values())))
+    return out
+
+
+def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
+    """Phases 1 to 4 and the evaluations of one seed."""
+    zoo = "zoo" in params
+    tag, arg = (f"-seed{seed}", (str(seed),)) if seed else ("", ())
+    out = []
     if zoo:  # phase 1 is CompressAI's: each lambda's USQ base is imported
         out.append(Stage("import-usq", "zoo", ("${key}",), foreach="${lmbdas}",
                          params=("model", "zoo.architecture", "zoo.qualities.${key}", "zoo.urls.${key}",
                                  "lmbdas.${key}"),
                          outs=(str(checkpoint("usq", "base", "${key}")),)))
     else:
-        out.append(Stage("pretrain-base", "pretrain", ("usq", "base"), deps=(TRAIN,),
-                         params=("model", "pretrain.recipe", "pretrain.base"), outs=(str(BASE),)))
+        out.append(Stage(f"pretrain-base{tag}", "pretrain", ("usq", "base", *arg), deps=(TRAIN,),
+                         params=("model", "pretrain.recipe", "pretrain.base"), outs=(str(base(seed)),)))
     for q in QUANTIZERS:
         if zoo and q == "usq":
             continue
-        init = str(checkpoint("usq", "base", "${key}")) if zoo else str(BASE)
+        init = str(checkpoint("usq", "base", "${key}")) if zoo else str(base(seed))
         tcq = ("tcq.train",) if q == "tcq" else ()
-        out.append(Stage(f"pretrain-{q}", "pretrain", (q, "${key}"), foreach="${lmbdas}", deps=(TRAIN, init),
+        out.append(Stage(f"pretrain-{q}{tag}", "pretrain", (q, "${key}", *arg), foreach="${lmbdas}",
+                         deps=(TRAIN, init),
                          params=("model", "pretrain.recipe", "pretrain.finetune", "lmbdas.${key}", *tcq),
-                         outs=(str(checkpoint(q, "base", "${key}")),)))
+                         outs=(str(checkpoint(q, "base", "${key}", seed)),)))
     for q in QUANTIZERS:
-        out.append(Stage(f"latents-{q}", "make_latents", (q, "${key}"), foreach="${lmbdas}",
-                         deps=(TRAIN, str(checkpoint(q, "base", "${key}"))),
+        out.append(Stage(f"latents-{q}{tag}", "make_latents", (q, "${key}", *arg), foreach="${lmbdas}",
+                         deps=(TRAIN, str(checkpoint(q, "base", "${key}", seed))),
                          params=("latents", *(("tcq.code",) if q == "tcq" else ())),
-                         outs=(str(latents(q, "${key}")),)))
+                         outs=(str(latents(q, "${key}", seed)),)))
     for q in QUANTIZERS:
-        ckpt = checkpoint(q, "${item.mode}", "${item.key}")
-        out.append(Stage(f"retrain-{q}", "retrain", ("${item.mode}", q, "${item.key}"),
+        ckpt = checkpoint(q, "${item.mode}", "${item.key}", seed)
+        out.append(Stage(f"retrain-{q}{tag}", "retrain", ("${item.mode}", q, "${item.key}", *arg),
                          matrix={"mode": list(retrain_modes(q)), "key": "${lmbdas}"},
-                         deps=(str(checkpoint(q, "base", "${item.key}")), str(latents(q, "${item.key}"))),
+                         deps=(str(checkpoint(q, "base", "${item.key}", seed)), str(latents(q, "${item.key}", seed))),
                          params=("retrain",), outs=(str(ckpt),), uncached=(str(ckpt.with_suffix(".json")),)))
     for q in QUANTIZERS:
-        result = evaluation(f"{q}-${{item}}")
-        out.append(Stage(f"evaluate-{q}", "evaluate", (f"{q}-${{item}}",), foreach=list(variants(q)),
-                         deps=(TEST, str(family(q, "${item}"))),
+        result = evaluation(f"{q}-${{item}}", seed)
+        out.append(Stage(f"evaluate-{q}{tag}", "evaluate", (f"{q}-${{item}}", *arg), foreach=list(variants(q)),
+                         deps=(TEST, str(family(q, "${item}", seed))),
                          params=("tcq.code",) if q == "tcq" else (),
                          outs=(str(result), str(result.with_suffix(".csv")))))
-    result = evaluation("${item}")
-    out.append(Stage("anchor", "evaluate", ("${item}",), foreach="${evaluate.codecs}", deps=(TEST,),
-                     params=("evaluate.qualities",), outs=(str(result), str(result.with_suffix(".csv")))))
-    folder = REPORTS / "${profile}"
-    out.append(Stage("report", "report", deps=(str(EVAL),), params=("profile", *(("report",) if "report" in params else ())),
-                     uncached=tuple(str(folder / f) for f in (TABLE_MD, TABLE_CSV, PER_IMAGE, README)),
-                     metrics=(str(folder / METRICS_JSON),), plots=tuple(str(folder / f) for f in PLOTS.values())))
     return out
 
 

@@ -17,9 +17,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lic.bdrate import LEVEL, RESAMPLES, bd_rate_ci, load_per_image  # noqa: E402
+from lic.bdrate import LEVEL, RESAMPLES, bd_rate_ci, bd_rate_curves, load_per_image  # noqa: E402
 from lic.config import CLASSICAL_CODECS as ANCHORS  # noqa: E402
 from lic.errors import LicError  # noqa: E402
 from lic.fileio import atomic_write_bytes  # noqa: E402
@@ -58,12 +59,18 @@ def load_results(eval_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def comparisons(variants: list[str]) -> list[tuple[str, str]]:
-    """(test, anchor) pairs that exist among ``variants``."""
+    """(test, anchor) pairs that exist among ``variants``: each retrained family against its base
+    and against its control (the same budget of noise-trained steps), TCQ against USQ, and every
+    family against JPEG."""
     pairs = []
     for v in variants:
         q, _, kind = v.partition("-")
         if v not in ANCHORS and kind != "base" and f"{q}-base" in variants:
             pairs.append((v, f"{q}-base"))
+    for v in variants:
+        q, _, kind = v.partition("-")
+        if v not in ANCHORS and kind not in ("base", "control") and f"{q}-control" in variants:
+            pairs.append((v, f"{q}-control"))
     for kind in ("base", "decoder", "control"):
         if f"tcq-{kind}" in variants and f"usq-{kind}" in variants:
             pairs.append((f"tcq-{kind}", f"usq-{kind}"))
@@ -91,6 +98,33 @@ def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path) -> pd.DataFrame
                 row |= {col: iv.value, f"{col}_low": iv.low, f"{col}_high": iv.high, "images": len(iv.per_image)}
             except LicError:
                 row |= {col: math.nan, f"{col}_low": math.nan, f"{col}_high": math.nan}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def is_claim(test: str, anchor: str) -> bool:
+    """The comparisons the report gives across seeds: retrained against control, TCQ against USQ,
+    each family against JPEG."""
+    return anchor.endswith("-control") or (test[:3], anchor[:3]) == ("tcq", "usq") or anchor == "jpeg"
+
+
+def seed_table(by_seed: dict[int, dict[str, dict[str, Any]]]) -> pd.DataFrame:
+    """The BD-rate (PSNR, mean curves) of each claim for each seed, their mean and range; anchors
+    (JPEG) are shared by all seeds and read from seed 0's results."""
+    first = min(by_seed)
+    rows = []
+    for test, anchor in comparisons(list(by_seed[first])):
+        if not is_claim(test, anchor):
+            continue
+        row: dict[str, Any] = {"test": test, "anchor": anchor}
+        for seed, res in sorted(by_seed.items()):
+            try:
+                a = res[anchor] if anchor in res else by_seed[first][anchor]
+                row[f"seed {seed}"] = bd_rate_curves(_curve(a, "psnr-rgb"), _curve(res[test], "psnr-rgb"))
+            except (LicError, KeyError):
+                row[f"seed {seed}"] = math.nan
+        values = [row[f"seed {s}"] for s in sorted(by_seed)]
+        row["mean"], row["range"] = float(np.mean(values)), float(np.max(values) - np.min(values))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -158,13 +192,18 @@ def git_commit() -> str:
         return "unknown"
 
 
-def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Path] = ()) -> dict[str, Any]:
+def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Path] = (),
+                seed_dirs: dict[int, Path] | None = None) -> dict[str, Any]:
     """Write plots, BD-rate tables, ``metrics.json``, per-image CSV and ``README.md`` to ``out_dir``.
 
-    ``published``: results JSONs of published curves to overlay on the plots (off by default; for
-    Kodak, ``reports/anchors/compressai-mbt2018-mean-kodak.json``).
+    ``eval_dir`` holds seed 0's results and the anchors; ``seed_dirs`` other seeds' results, whose
+    spread the report gives for the claims of :func:`is_claim`. ``published``: results JSONs of
+    published curves to overlay on the plots (off by default; for Kodak,
+    ``reports/anchors/compressai-mbt2018-mean-kodak.json``).
     """
     results = load_results(eval_dir)
+    by_seed = {0: results, **{s: load_results(d) for s, d in (seed_dirs or {}).items()}}
+    spread = seed_table(by_seed) if len(by_seed) > 1 else pd.DataFrame()
     overlay = {str(p): _read_results(Path(p)) for p in published}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,6 +228,10 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
     ci = {f"{r.test} vs {r.anchor}": [round(r.bd_rate_psnr_pct_low, 3), round(r.bd_rate_psnr_pct_high, 3)]
           for r in defined}
     metrics = {"profile": profile, "bd_rate_psnr_percent": bd, "bd_rate_psnr_ci95": ci, "averages": averages}
+    if len(spread):
+        metrics["bd_rate_psnr_by_seed"] = {f"{r['test']} vs {r['anchor']}": {k: round(v, 3) for k, v in r.items()
+                                                                             if k.startswith("seed ")}
+                                           for r in spread.to_dict("records")}
     atomic_write_bytes(out_dir / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
     n = int(table["images"].max()) if "images" in table and table["images"].notna().any() else 0
     few_images = [] if n >= FEW_IMAGES else [
@@ -212,6 +255,11 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
         "",
         md,
         "",
+        *([] if not len(spread) else [
+            "## Across seeds", "",
+            f"BD-rate in % (PSNR, mean curves) of the claims for each of the {len(by_seed)} seeds (training, latent",
+            "sampling and retraining seeded alike; the anchors are shared), their mean and range:", "",
+            spread.to_markdown(index=False, floatfmt="+.2f"), ""]),
         "Files: `bdrate.csv`, `metrics.json` (`dvc metrics show`), `per_image.csv`. Measurements made by",
         "hand (timings, benchmarks, settings) are in `reports/README.md`.",
     ]

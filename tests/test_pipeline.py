@@ -3,6 +3,7 @@ reporting to a Prefect test server."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,12 +22,13 @@ TINY_PARAMS = {
     "model": {"N": 16, "M": 16},
     "lmbdas": {"q2": 0.0035, "q6": 0.0483},
     "quantizers": ["usq", "tcq"],
-    "pretrain": {"recipe": {"batch_size": 2, "patch_size": 64, "seed": 0, "checkpoint_every": 2},
+    "seeds": [0, 1],
+    "pretrain": {"recipe": {"batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
                  "base": {"lmbda": 0.013, "steps": 4, "lr": 0.001}, "finetune": {"steps": 2, "lr": 0.0005}},
     "tcq": {"train": {"delta": 0.5, "perturbation": "switch"},
             "code": {"states": 8, "lambda_tcq": 0.1, "layout": "row", "weighting": "decoder"}},
-    "latents": {"patches": 4, "patch_size": 64, "chunk": 2, "seed": 0},
-    "retrain": {"steps": 2, "batch_size": 2, "lr": 0.0001, "seed": 0},
+    "latents": {"patches": 4, "patch_size": 64, "chunk": 2},
+    "retrain": {"steps": 2, "batch_size": 2, "lr": 0.0001},
     "evaluate": {"codecs": ["jpeg"], "qualities": [30, 70]},
 }
 
@@ -48,7 +50,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images
     repo = tmp_path_factory.mktemp("pipeline")
     for name in ("lic", "flows"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
     (repo / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
     for split, names in (("train", ["coffee", "rocket"]), ("test", ["china", "coffee"])):
         (repo / "tiny" / split).mkdir(parents=True)
@@ -57,21 +58,32 @@ def repo(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images
             Image.fromarray(img).save(repo / "tiny" / split / f"{name}.png")
     env = dict(os.environ, PREFECT_API_URL=prefect_api, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                PYTHONPATH=str(repo))
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
+                [sys.executable, "-m", "flows.stages"]):  # dvc.yaml for this profile, as make demo writes it
         _run(cmd, repo, env)
     _run(["dvc", "repro"], repo, env)
     return repo, env
 
 
 def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
+    from lic.checkpoint import load_checkpoint
+
     path, env = repo
-    for q, kinds in (("usq", ["base", "decoder", "control", "hyper-decoder"]), ("tcq", ["base", "decoder", "control"])):
-        for kind in kinds:
+    for root in (path / "artifacts", path / "artifacts" / "seed-1"):  # seeds 0 and 1
+        for q, kinds in (("usq", ["base", "decoder", "control", "hyper-decoder"]),
+                         ("tcq", ["base", "decoder", "control"])):
+            for kind in kinds:
+                for key in TINY_PARAMS["lmbdas"]:
+                    assert (root / "models" / f"{q}-{kind}" / f"{key}.ckpt").is_file()
+                assert (root / "eval" / f"{q}-{kind}.json").is_file()
             for key in TINY_PARAMS["lmbdas"]:
-                assert (path / "artifacts" / "models" / f"{q}-{kind}" / f"{key}.ckpt").is_file()
-            assert (path / "artifacts" / "eval" / f"{q}-{kind}.json").is_file()
-        for key in TINY_PARAMS["lmbdas"]:
-            assert (path / "artifacts" / "latents" / f"{q}-{key}.zarr" / "zarr.json").is_file()
+                assert (root / "latents" / f"{q}-{key}.zarr" / "zarr.json").is_file()
+    seeds = [load_checkpoint(path / "artifacts" / s / "models" / "pretrain" / "base.ckpt")[1]["train_state"]
+             ["train_config"]["seed"] for s in ("", "seed-1")]
+    assert seeds == [0, 1]
+    spread = json.loads((path / "reports" / "tiny" / "metrics.json").read_text())["bd_rate_psnr_by_seed"]
+    assert spread and all(set(v) == {"seed 0", "seed 1"} for v in spread.values())
+    assert "## Across seeds" in (path / "reports" / "tiny" / "README.md").read_text()
     for name in ("rd_psnr.png", "rd_msssim.png", "bdrate.md", "bdrate.csv", "per_image.csv", "metrics.json",
                  "README.md"):
         assert (path / "reports" / "tiny" / name).is_file(), name
@@ -85,8 +97,10 @@ def test_tcq_parameter_change_reruns_only_tcq_latents_and_followers(repo: tuple[
     params["tcq"]["code"]["lambda_tcq"] = 0.2
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     try:
-        assert _status(path, env) == {"latents-tcq@q2", "latents-tcq@q6", "evaluate-tcq@base",
-                                      "evaluate-tcq@decoder", "evaluate-tcq@control"}
+        assert _status(path, env) == {f"{stage}{seed}@{item}" for seed in ("", "-seed1")
+                                      for stage, items in (("latents-tcq", ("q2", "q6")),
+                                                           ("evaluate-tcq", ("base", "decoder", "control")))
+                                      for item in items}
     finally:
         (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
     assert _status(path, env) == set()

@@ -75,10 +75,10 @@ def test_the_dependency_check_fails_on_a_missing_module(dvc: dict, flow_imports:
 
 
 def test_stage_paths_come_from_flows_common() -> None:
-    from flows.common import BASE, checkpoint, evaluation, latents
+    from flows.common import base, checkpoint, evaluation, latents
 
     text = (ROOT / "dvc.yaml").read_text()
-    for path in (BASE, checkpoint("tcq", "${item.mode}", "${item.key}"), latents("usq", "${key}"),
+    for path in (base(), checkpoint("tcq", "${item.mode}", "${item.key}"), latents("usq", "${key}"),
                  evaluation("usq-${item}")):
         assert str(path) in text
 
@@ -90,8 +90,10 @@ def test_stage_paths_come_from_flows_common() -> None:
     (["flows.pretrain", "usq", "q0"], "unknown lambda key 'q0'; params.yaml and the pipeline define q1, q2"),
     (["flows.pretrain", "vq", "q1"], "unknown quantizer 'vq'"),
     (["flows.make_latents", "usq", "q9"], "unknown lambda key 'q9'"),
+    (["flows.make_latents", "usq", "q1", "7"], "unknown seed '7'; params.yaml and the pipeline define 0"),
+    (["flows.evaluate", "usq-base", "x"], "unknown seed 'x'"),
     (["flows.retrain", "hyper-decoder", "tcq", "q1"], "unknown retraining mode for tcq 'hyper-decoder'"),
-    (["flows.retrain", "decoder", "usq"], "usage: python -m flows.retrain MODE QUANTIZER KEY"),
+    (["flows.retrain", "decoder", "usq"], "usage: python -m flows.retrain MODE QUANTIZER KEY [SEED]"),
     (["flows.report", "extra"], "usage: python -m flows.report"),
     (["flows.data", "x"], "usage: python -m flows.data"),
     (["flows.pipeline", "x"], "usage: python -m flows.pipeline"),
@@ -138,3 +140,18 @@ def test_zoo_profile_imports_instead_of_training_a_base(tmp_path: Path) -> None:
     assert "pretrain-base" not in dag and "pretrain-usq" not in dag
     stage = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["import-usq"]
     assert "zoo.urls.${key}" in stage["do"]["params"]
+
+
+def test_a_second_seed_runs_every_phase_under_its_own_names_and_paths() -> None:
+    params = {**yaml.safe_load((ROOT / "params.yaml").read_text()), "seeds": [0, 1]}
+    one = stages.stages({**params, "seeds": [0]})
+    two = stages.stages(params)
+    names = [s.name for s in two]
+    assert [s.name for s in one] == [n for n in names if "seed1" not in n]  # seed 0 keeps its names
+    extra = [s for s in two if s.name.endswith("-seed1")]
+    assert {s.name for s in extra} == {f"{s.name}-seed1" for s in one if s.name not in ("data", "anchor", "report")}
+    assert all(s.args[-1] == "1" and all("seed-1" in o for o in s.outs) for s in extra)
+    report = next(s for s in two if s.name == "report")
+    assert report.deps == ("artifacts/eval", "artifacts/seed-1/eval")
+    with pytest.raises(Exception, match="one seed"):
+        stages.stages({**params, "zoo": {}})
