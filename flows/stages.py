@@ -13,7 +13,7 @@ the imports (module level and inside functions), so a change to any of them mark
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class Stage:
     outs: tuple[str, ...] = ()
     uncached: tuple[str, ...] = ()  # small outputs kept in git, not DVC's cache
     metrics: tuple[str, ...] = ()
-    plots: tuple[str, ...] = field(default=())
+    plots: tuple[str, ...] = ()
 
 
 def stages(params: dict[str, Any]) -> list[Stage]:

@@ -68,11 +68,11 @@ def data(ctx: typer.Context,
     """Write the bundled default photos as PNG into OUT/train and OUT/test."""
     if ctx.invoked_subcommand is not None:
         return
-    from lic.data import DEFAULT_SOURCES, prepare_default_dataset
+    from lic.data import prepare_default_dataset, split_sizes
 
     prepare_default_dataset(out)
-    n_test = sum(s[3] == "test" for s in DEFAULT_SOURCES)
-    typer.echo(f"{out}: {len(DEFAULT_SOURCES) - n_test} train and {n_test} test images")
+    n_train, n_test = split_sizes()
+    typer.echo(f"{out}: {n_train} train and {n_test} test images")
 
 
 @data_app.command("get")

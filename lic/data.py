@@ -77,6 +77,12 @@ def prepare_default_dataset(root: Path = DATA_DIR) -> Path:
     return root
 
 
+def split_sizes() -> tuple[int, int]:
+    """Number of bundled photos in the train and the test split."""
+    n_test = sum(split == "test" for *_, split in DEFAULT_SOURCES)
+    return len(DEFAULT_SOURCES) - n_test, n_test
+
+
 def default_images(split: str) -> Path:
     """The folder of the default ``train`` or ``test`` split, made on first use."""
     return prepare_default_dataset() / split
