@@ -88,6 +88,15 @@ def choose(value: str, allowed: Iterable[str], what: str) -> str:
     return value
 
 
+def check_run(quantizer: str, key: str, seed: str, quantizers: Iterable[str]) -> dict[str, Any]:
+    """Check a run's quantizer, lambda key and seed against ``params.yaml``; returns the params."""
+    p = load_params()
+    choose(quantizer, quantizers, "quantizer")
+    choose(key, p["lmbdas"], "lambda key")
+    seed_of(p, seed)
+    return p
+
+
 def log_progress(label: str) -> Callable[[int, dict[str, float]], None]:
     """A ``on_log(step, metrics)`` callback that writes to the Prefect run logger."""
     logger = get_run_logger()

@@ -37,9 +37,10 @@ def evaluate_variant(name: str, images: str, ckpts: list[str] | None, quantizer:
 def check(variant: str, seed: str = "0") -> None:
     """``variant`` names a ``<quantizer>-<variant>`` family or an anchor of ``params.yaml`` (anchors
     have no seed); ``seed`` one of its ``seeds``."""
-    codecs = EvaluateConfig(**load_params()["evaluate"]).codecs
+    p = load_params()
+    codecs = EvaluateConfig(**p["evaluate"]).codecs
     choose(variant, [f"{q}-{v}" for q in QUANTIZERS for v in variants(q)] + list(codecs), "model family or codec")
-    if seed_of(load_params(), seed) and variant in codecs:
+    if seed_of(p, seed) and variant in codecs:
         raise LicError(f"{variant} is a classical anchor: it has no seed")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import checkpoint, choose, latents, load_params, main, seed_of, tcq_coding, with_seed
+from flows.common import check_run, checkpoint, latents, load_params, main, seed_of, tcq_coding, with_seed
 from lic.config import LatentsConfig
 from lic.latents import make_latents as make
 from lic.quantizers import QUANTIZERS
@@ -19,9 +19,7 @@ def quantize_patches(ckpt: str, out: str, images: str, quantizer: str, qparams: 
 
 
 def check(quantizer: str, key: str, seed: str = "0") -> None:
-    choose(quantizer, QUANTIZERS, "quantizer")
-    choose(key, load_params()["lmbdas"], "lambda key")
-    seed_of(load_params(), seed)
+    check_run(quantizer, key, seed, QUANTIZERS)
 
 
 @flow(name="make_latents")

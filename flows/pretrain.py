@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import base, checkpoint, choose, load_params, log_progress, main, seed_of, with_seed
+from flows.common import base, check_run, checkpoint, load_params, log_progress, main, seed_of, with_seed
 from lic.config import ModelConfig, TrainConfig
 from lic.errors import LicError
 from lic.quantizers import QUANTIZERS
@@ -30,14 +30,15 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str,
 def check(quantizer: str, key: str, seed: str = "0") -> None:
     """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``; a seed
     of its ``seeds``."""
-    seed_of(load_params(), seed)
-    if "zoo" in load_params() and (quantizer != "tcq" or key == "base"):
+    p = load_params()
+    if "zoo" in p and (quantizer != "tcq" or key == "base"):
         raise LicError("the zoo profile imports its USQ bases (python -m flows.zoo KEY); only tcq KEY trains here")
-    if key == "base" and quantizer != "usq":
-        raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
     if key != "base":
-        choose(quantizer, QUANTIZERS, "quantizer")
-        choose(key, load_params()["lmbdas"], "lambda key")
+        check_run(quantizer, key, seed, QUANTIZERS)
+    elif quantizer != "usq":
+        raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
+    else:
+        seed_of(p, seed)
 
 
 @flow(name="pretrain")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from prefect import flow, task
 
-from flows.common import checkpoint, choose, latents, load_params, log_progress, main, seed_of, with_seed
+from flows.common import (check_run, checkpoint, choose, latents, load_params, log_progress, main, seed_of,
+                          with_seed)
 from lic.config import RetrainConfig, retrain_modes
 from lic.quantizers import QUANTIZERS
 from lic.retrain import retrain as run
@@ -20,10 +21,8 @@ def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
 
 
 def check(mode: str, quantizer: str, key: str, seed: str = "0") -> None:
-    choose(quantizer, QUANTIZERS, "quantizer")
+    check_run(quantizer, key, seed, QUANTIZERS)
     choose(mode, retrain_modes(quantizer), f"retraining mode for {quantizer}")
-    choose(key, load_params()["lmbdas"], "lambda key")
-    seed_of(load_params(), seed)
 
 
 @flow(name="retrain")

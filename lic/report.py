@@ -7,6 +7,7 @@ baseline, TCQ with USQ, and the baselines with JPEG.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import subprocess
@@ -89,12 +90,12 @@ def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path) -> pd.DataFrame
     """Every comparison's BD-rate of the mean curves, its bootstrap interval over images and the
     number of images, from the per-image CSVs in ``eval_dir`` (nan where undefined)."""
     rows = []
+    per_image = functools.cache(lambda variant, metric: load_per_image(Path(eval_dir) / f"{variant}.json", metric))
     for test, anchor in comparisons(list(results)):
         row: dict[str, Any] = {"test": test, "anchor": anchor}
         for metric, col in COLUMNS.items():
             try:
-                iv = bd_rate_ci(load_per_image(Path(eval_dir) / f"{anchor}.json", metric),
-                                load_per_image(Path(eval_dir) / f"{test}.json", metric))
+                iv = bd_rate_ci(per_image(anchor, metric), per_image(test, metric))
                 row |= {col: iv.value, f"{col}_low": iv.low, f"{col}_high": iv.high, "images": len(iv.per_image)}
             except LicError:
                 row |= {col: math.nan, f"{col}_low": math.nan, f"{col}_high": math.nan}
