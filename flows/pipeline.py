@@ -15,6 +15,7 @@ from flows.common import load_params, main, variants
 from flows.data import data
 from flows.evaluate import evaluate
 from flows.make_latents import make_latents
+from flows.runners import with_runner
 from flows.pretrain import pretrain
 from flows.report import report
 from flows.retrain import retrain
@@ -35,7 +36,7 @@ def pipeline() -> str:
                     zoo_import(key)
                 else:
                     pretrain(q, key, seed)
-                make_latents(q, key, seed)
+                with_runner(make_latents)(q, key, seed)
                 for mode in retrain_modes(q):
                     retrain(mode, q, key, seed)
         for q in p["quantizers"]:

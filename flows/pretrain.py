@@ -5,13 +5,18 @@ uniform noise. A lambda key fine-tunes that base for ``pretrain.finetune.steps``
 with its quantizer's perturbation (USQ noise, or TCQ's ``tcq.train`` perturbation). One long run,
 then short ones: the standard saving, RD curves that rise monotonically, and USQ and TCQ models
 that share their start and their training budget.
+
+With ``distributed.nproc_per_node`` above 1, the task launches ``torchrun`` with that many
+data-parallel processes (``lic train``, see lic/distributed.py) and waits for it.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 
 from flows.common import base, check_run, checkpoint, load_params, log_progress, main, seed_of, with_seed
 from lic.config import ModelConfig, TrainConfig
@@ -21,10 +26,31 @@ from lic.train import train
 
 
 @task(retries=1)  # a killed worker resumes from the last checkpoint on retry
-def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, init: str | None) -> str:
+def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, init: str | None,
+                nproc: int = 1) -> str:
+    if nproc > 1:
+        torchrun(model_cfg, cfg, images, out, init, nproc)
+        return out
     train(model_cfg, cfg, Path(images), Path(out), resume=True, on_log=log_progress(Path(out).stem), progress=False,
           init=Path(init) if init else None)
     return out
+
+
+def torchrun(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, init: str | None, nproc: int) -> None:
+    """``torchrun --standalone --nproc-per-node NPROC -m lic train ...`` with the same configuration."""
+    qp = model_cfg.quantizer_params
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "lic",
+            "train", "--lmbda", cfg.lmbda, "-o", out, "--resume", "--quantizer", model_cfg.quantizer,
+            "--steps", cfg.steps, "--channels", model_cfg.N, model_cfg.M, "--images", images,
+            "--patch-size", cfg.patch_size, "--batch-size", cfg.batch_size, "--min-scale", cfg.min_scale,
+            "--lr", cfg.lr, "--seed", cfg.seed, "--checkpoint-every", cfg.checkpoint_every, "--device", cfg.device,
+            *(["--init", init] if init else []),
+            *(["--tcq-perturbation", qp["perturbation"]] if "perturbation" in qp else []),
+            *(["--tcq-delta", qp["delta"]] if "delta" in qp else [])]
+    proc = subprocess.run(list(map(str, args)), capture_output=True, text=True)
+    if proc.returncode:
+        raise LicError(f"torchrun training of {out} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    get_run_logger().info(proc.stdout.strip())
 
 
 def check(quantizer: str, key: str, seed: str = "0") -> None:
@@ -48,13 +74,14 @@ def pretrain(quantizer: str, key: str, seed: str = "0") -> str:
     qparams = dict(p.get("tcq", {}).get("train", {})) if quantizer == "tcq" else {}
     model_cfg = ModelConfig(N=p["model"]["N"], M=p["model"]["M"], quantizer=quantizer, quantizer_params=qparams)
     recipe = with_seed(p["pretrain"]["recipe"], s)
+    nproc = int((p.get("distributed") or {}).get("nproc_per_node", 1))
     if key == "base":
         cfg = TrainConfig(**{**recipe, **p["pretrain"]["base"]})
-        return train_model(model_cfg, cfg, p["data"]["train_images"], str(base(s)), None)
+        return train_model(model_cfg, cfg, p["data"]["train_images"], str(base(s)), None, nproc)
     cfg = TrainConfig(**{**recipe, **p["pretrain"]["finetune"], "lmbda": float(p["lmbdas"][key])})
     init = checkpoint("usq", "base", key) if "zoo" in p else base(s)  # the zoo profile fine-tunes each imported base
     out = checkpoint(quantizer, "base", key, s)
-    return train_model(model_cfg, cfg, p["data"]["train_images"], str(out), str(init))
+    return train_model(model_cfg, cfg, p["data"]["train_images"], str(out), str(init), nproc)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,8 @@ def train(
     cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, min_scale=min_scale, lr=lr,
                       seed=seed, checkpoint_every=checkpoint_every, device=device)
     m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume, init=init)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return
     if m:
         typer.echo(f"{out}: step {m['step']}, loss {m['loss']:.4f}, bpp {m['bpp']:.4f}, PSNR {m['psnr']:.2f} dB")
     else:
@@ -278,16 +280,22 @@ def latents_make(
     seed: int = typer.Option(LatentsConfig.seed, "--seed"),
     chunk: int = typer.Option(LatentsConfig.chunk, "--chunk", help="samples per Zarr chunk"),
     resume: bool = typer.Option(False, "--resume", help="complete an interrupted dataset"),
+    shard: str = typer.Option("0/1", "--shard", metavar="I/N",
+                              help="write shard I of N (whole chunks); run N of them, in any order or at once"),
     device: str = Device,
     *,
     tcq: dict[str, Any],
 ) -> None:
     """Quantize training patches with the real quantizer and store them as a Zarr v3 group."""
-    from lic.latents import make_latents
+    from lic.latents import is_complete, make_latents
 
+    i, sep, n = shard.partition("/")
+    if not (sep and i.isdigit() and n.isdigit() and int(i) < int(n)):
+        raise LicError(f"--shard must be I/N with 0 <= I < N, got {shard!r}")
     cfg = LatentsConfig(patches=patches, patch_size=patch_size, chunk=chunk, seed=seed, device=device)
-    make_latents(model, out, _images(images, "train"), quantizer, tcq, cfg, resume)
-    typer.echo(f"{out}: {patches} samples")
+    make_latents(model, out, _images(images, "train"), quantizer, tcq, cfg, resume, shard=(int(i), int(n)))
+    done = "complete" if is_complete(out) else f"shard {i}/{n} done; the group completes with its last shard"
+    typer.echo(f"{out}: {patches} samples, {done}")
 
 
 @app.command()
@@ -312,6 +320,8 @@ def retrain(
     cfg = RetrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, lmbda=lmbda, seed=seed,
                         device=device, allow_stale=allow_stale)
     rec = run(cfg, model, latents, out)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return
     stale = " (stale dataset)" if rec["stale"] else ""
     typer.echo(f"{out}: {mode}, {steps} steps, last batch PSNR {rec['psnr']:.2f} dB{stale}")
 

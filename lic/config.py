@@ -116,17 +116,21 @@ def retrain_modes(quantizer: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class LatentsConfig:
     """Phase 2: ``patches`` random training patches of ``patch_size``, ``chunk`` per Zarr chunk;
-    chunk ``i`` is drawn from ``(seed, i)``."""
+    chunk ``i`` is drawn from ``(seed, i)``. The pipeline writes ``shards`` shards concurrently
+    (whole chunks each; the arrays do not depend on it)."""
 
     patches: int = 256
     patch_size: int = 128
     chunk: int = 16
     seed: int = 0
     device: str = "cpu"
+    shards: int = 1
 
     def __post_init__(self) -> None:
         if self.patches < 1 or self.chunk < 1 or self.patch_size < GRANULARITY or self.patch_size % GRANULARITY:
             raise LicError(f"need patches >= 1, chunk >= 1 and a patch size that is a multiple of {GRANULARITY}")
+        if not 1 <= self.shards <= -(-self.patches // self.chunk):
+            raise LicError(f"latents.shards must lie between 1 and the number of chunks, got {self.shards}")
 
 
 CLASSICAL_CODECS = ("jpeg", "webp", "avif")  # the anchors Pillow writes

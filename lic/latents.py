@@ -13,8 +13,10 @@ Arrays are chunked along the sample axis and zstd-compressed:
 
 The group's attributes hold the provenance (see :func:`provenance`). Generation writes chunk by
 chunk; chunk ``i`` depends only on ``(seed, i)``, so a killed run resumes where it stopped and
-ends with the same arrays as an uninterrupted one. ``complete: true`` is written last; readers
-refuse a group without it.
+ends with the same arrays as an uninterrupted one. Shard ``i`` of ``n`` writes a contiguous range
+of whole chunks, so ``n`` processes (or Dask workers) fill one group together; each marks its
+chunks in the ``done`` array (one file per chunk, so writers never share a file), and whichever
+finds every chunk done writes ``complete: true``. Readers refuse a group without it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -62,46 +66,59 @@ def provenance(model: Hyperprior, q: Quantizer, images: Path, cfg: LatentsConfig
     }
 
 
+def shard_chunks(n_chunks: int, shard: tuple[int, int]) -> range:
+    """The chunks shard ``i`` of ``n`` writes: ``[i*C//n, (i+1)*C//n)`` of ``C`` chunks."""
+    i, n = shard
+    if not 0 <= i < n:
+        raise LicError(f"shard {i}/{n}: need 0 <= I < N")
+    return range(i * n_chunks // n, (i + 1) * n_chunks // n)
+
+
 def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | None = None,
                  quantizer_params: dict[str, Any] | None = None, cfg: LatentsConfig = LatentsConfig(),
-                 resume: bool = False, progress: bool = True) -> Path:
-    """Write (or, with ``resume``, complete) the latent dataset ``out`` (on ``cfg.device``)."""
+                 resume: bool = False, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> Path:
+    """Write (or, with ``resume``, complete) the latent dataset ``out`` (on ``cfg.device``).
+
+    With ``shard=(i, n)``, only shard ``i``'s chunks; a shard joins the group another shard made.
+    """
     model, _ = load_checkpoint(checkpoint, cfg.device)
     q = model.quantizer_for(quantizer, **(quantizer_params or {}))
     prov = provenance(model, q, images, cfg)
     out = Path(out)
-    if out.exists():
-        if not resume:
-            raise LicError(f"{out} exists; pass --resume to complete it, or choose another output")
-        group = zarr.open_group(out, mode="r+")
-        old = {k: group.attrs.get(k) for k in prov}
-        if _jsonable(old) != _jsonable(prov):
-            diff = ", ".join(k for k in prov if _jsonable(old[k]) != _jsonable(prov[k]))
-            raise LicError(f"cannot resume {out}: it was made with a different {diff}")
-    else:
-        group = _create(out, model, prov, cfg)
-    done = set(group.attrs.get("chunks_done", []))
+    if not out.exists():
+        _create(out, model, prov, cfg)
+    elif not resume and shard[1] == 1:
+        raise LicError(f"{out} exists; pass --resume to complete it, or choose another output")
+    group = zarr.open_group(out, mode="r+")
+    old = {k: group.attrs.get(k) for k in prov}
+    if _jsonable(old) != _jsonable(prov):
+        diff = ", ".join(k for k in prov if _jsonable(old[k]) != _jsonable(prov[k]))
+        raise LicError(f"cannot resume {out}: it was made with a different {diff}")
+    if "done" not in group:  # made before sharded generation: complete, or start again
+        if group.attrs.get("complete"):
+            return out
+        raise LicError(f"{out}: an interrupted dataset of an older lic; delete it and generate it again")
+    done = group["done"]
+    finished = done[:]
+    todo = [i for i in shard_chunks(len(finished), shard) if not finished[i]]
     sampler = PatchSampler.from_folder(images, cfg.patch_size, cfg.chunk)
-    n_chunks = math.ceil(cfg.patches / cfg.chunk)
-    bar = tqdm(total=n_chunks, initial=len(done), desc=f"latents {q.name}", disable=not progress, dynamic_ncols=True)
-    for i in range(n_chunks):
-        if i in done:
-            continue
+    name = q.name + (f" shard {shard[0]}/{shard[1]}" if shard[1] > 1 else "")
+    for i in tqdm(todo, desc=f"latents {name}", disable=not progress, dynamic_ncols=True):
         lo, hi = i * cfg.chunk, min(cfg.patches, (i + 1) * cfg.chunk)
         x = sampler.sample(torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))[: hi - lo].to(cfg.device)
-        arrays = _encode(model, q, x)
-        for key, value in arrays.items():
+        for key, value in _encode(model, q, x).items():
             group[key][lo:hi] = value
-        done.add(i)
-        group.attrs["chunks_done"] = sorted(done)  # written after the chunk's data
-        bar.update(1)
-    bar.close()
-    group.attrs.update({"complete": True, "created": dt.datetime.now(dt.timezone.utc).isoformat()})
+        done[i] = True  # after the chunk's data
+    if bool(done[:].all()) and not group.attrs.get("complete"):
+        group.attrs.update({"complete": True, "created": dt.datetime.now(dt.timezone.utc).isoformat()})
     return out
 
 
-def _create(out: Path, model: Hyperprior, prov: dict[str, Any], cfg: LatentsConfig) -> zarr.Group:
-    group = zarr.open_group(out, mode="w")
+def _create(out: Path, model: Hyperprior, prov: dict[str, Any], cfg: LatentsConfig) -> None:
+    """Make the empty group beside ``out`` and rename it into place: concurrent shards see either
+    no group or a whole one; when another shard's rename came first, theirs is kept."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    group = zarr.open_group(tmp, mode="w")
     M, N, n, p, chunk = model.M, model.N, cfg.patches, cfg.patch_size, cfg.chunk
     lat, hyp = p // LATENT_STRIDE, p // GRANULARITY
     shapes = {"x": ((3, p, p), "uint8"), "z_hat": ((N, hyp, hyp), "float32"), "indices": ((M, lat, lat), "int32")}
@@ -109,8 +126,14 @@ def _create(out: Path, model: Hyperprior, prov: dict[str, Any], cfg: LatentsConf
         shape, dtype = shapes.get(key, ((M, lat, lat), "float32"))
         group.create_array(key, shape=(n, *shape), chunks=(chunk, *shape), dtype=dtype,
                            compressors=zarr.codecs.ZstdCodec(level=3))
-    group.attrs.update({**prov, "code_version": __version__, "complete": False, "chunks_done": []})
-    return group
+    group.create_array("done", shape=(math.ceil(n / chunk),), chunks=(1,), dtype="bool", fill_value=False)
+    group.attrs.update({**prov, "code_version": __version__, "complete": False})
+    try:
+        os.rename(tmp, out)
+    except OSError:
+        if not out.is_dir():
+            raise
+        shutil.rmtree(tmp)
 
 
 @torch.inference_mode()
@@ -127,6 +150,11 @@ def _encode(model: Hyperprior, q: Quantizer, x: torch.Tensor) -> dict[str, np.nd
 def _jsonable(value: Any) -> Any:
     """Normalise for comparison with attributes read back from JSON (tuples become lists)."""
     return json.loads(json.dumps(value))
+
+
+def is_complete(path: Path) -> bool:
+    """Whether every chunk of the group at ``path`` is written (its last shard has finished)."""
+    return bool(zarr.open_group(path, mode="r").attrs.get("complete"))
 
 
 def open_latents(path: Path) -> zarr.Group:

@@ -9,6 +9,9 @@
 - ``control``: ``g_s`` learns for the same steps on noise-approximated latents (the quantizer's
   training perturbation of ``y``), to separate the gain of true quantization from that of more
   training.
+
+Under ``torchrun`` the learning networks train data-parallel (:mod:`lic.distributed`): rank ``r``
+draws its batches from seed ``seed + r * 1000003``, and rank 0 writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from lic.checkpoint import load_checkpoint, save_checkpoint, training_lambda
+from lic import distributed
+from lic.checkpoint import load_checkpoint, save_checkpoint, training_lambda, weights_fingerprint
 from lic.config import RetrainConfig, retrain_modes
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
@@ -37,7 +41,9 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             on_log: Callable[[int, dict[str, float]], None] | None = None, log_every: int = 50,
             progress: bool = True) -> dict[str, float | str | list[str]]:
     """Retrain ``checkpoint`` on dataset ``latents``; writes checkpoint ``out`` and ``out.json`` metrics."""
-    model, obj = load_checkpoint(checkpoint, cfg.device)
+    world = distributed.start(cfg.device)
+    device = world.device(cfg.device)
+    model, obj = load_checkpoint(checkpoint, device)
     group = open_latents(latents)
     stale = staleness(group, model)
     if stale and not cfg.allow_stale:
@@ -53,7 +59,6 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             if lmbda is None:
                 raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
     data = LatentDataset(latents, _KEYS[cfg.mode])
-    device = torch.device(cfg.device)
     model.train()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -62,14 +67,17 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed + world.rank * 1_000_003)
+    gen = torch.Generator().manual_seed(cfg.seed + world.rank * 1_000_003)
+    g_s = distributed.wrap(model.g_s, world)
+    h_s = distributed.wrap(model.h_s, world) if cfg.mode == "hyper-decoder" else model.h_s
     metrics: dict[str, float] = {}
-    bar = tqdm(range(1, cfg.steps + 1), desc=f"retrain {cfg.mode}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(range(1, cfg.steps + 1), desc=f"retrain {cfg.mode}", disable=not progress or not world.main,
+               dynamic_ncols=True)
     for step in bar:
         batch = [t.to(device) for t in data.batch(torch.randint(len(data), (cfg.batch_size,), generator=gen))]
         optimizer.zero_grad(set_to_none=True)
-        loss, metrics = _step(model, cfg.mode, batch, lmbda)
+        loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, h_s)
         loss.backward()
         optimizer.step()
         metrics["step"] = step
@@ -79,24 +87,30 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     model.eval()
     record = {**metrics, "mode": cfg.mode, "dataset": str(latents), "base_checkpoint": str(checkpoint),
               "stale": stale, "config": asdict(cfg) | {"lmbda": lmbda}}
-    save_checkpoint(out, model, meta={"retrain": record})
-    atomic_write_bytes(Path(out).with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
+    if len(set(distributed.gather(weights_fingerprint(model.state_dict()), world))) > 1:
+        raise LicError("data-parallel ranks diverged: their weights differ")
+    if world.main:
+        save_checkpoint(out, model, meta={"retrain": record | {"world_size": world.size}})
+        atomic_write_bytes(Path(out).with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
+    distributed.barrier(world)
     return record
 
 
-def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float | None
-          ) -> tuple[torch.Tensor, dict[str, float]]:
+def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float | None,
+          g_s: torch.nn.Module | None = None, h_s: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch: ``MSE`` (decoder, control), or :func:`lic.train.rate_distortion`'s
-    ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics."""
+    ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics. ``g_s``, ``h_s``: the
+    model's own, or their data-parallel wrappers."""
+    g_s, h_s = g_s or model.g_s, h_s or model.h_s
     if mode == "hyper-decoder":
         y, z_hat, x = batch
-        scales, means = model.h_s(z_hat).chunk(2, 1)
+        scales, means = h_s(z_hat).chunk(2, 1)
         q = model.quantizer  # USQ: k = round(y - means), y_hat = means + k; gradients reach means and scales
         k = q.quantize(y, means, scales)
-        out = {"x_hat": model.g_s(q.dequantize(k, means)), "likelihoods": {"y": q.likelihoods(k, scales)}}
+        out = {"x_hat": g_s(q.dequantize(k, means)), "likelihoods": {"y": q.likelihoods(k, scales)}}
     else:
         y_hat, x = batch if mode == "decoder" else (model.quantizer.perturb(*batch[:3])[0], batch[3])
-        out = {"x_hat": model.g_s(y_hat), "likelihoods": {}}
+        out = {"x_hat": g_s(y_hat), "likelihoods": {}}
     rd = rate_distortion(out, x, lmbda)
     loss = rd["loss"] if mode == "hyper-decoder" else rd["mse"]
     metrics = {"loss": float(loss.detach()), "mse": float(rd["mse"].detach()), "psnr": float(rd["psnr"])}

@@ -6,7 +6,10 @@ quantiles have their own optimizer on ``aux_loss``.
 
 Training checkpoints every ``checkpoint_every`` steps into the output file itself (weights,
 entropy-coder tables, optimizer and RNG states), so ``resume=True`` continues a killed run and,
-with the same seed, ends on the same weights as an uninterrupted one.
+with the same seed, ends on the same weights as an uninterrupted one. Under ``torchrun`` the model
+is trained data-parallel (:mod:`lic.distributed`): rank ``r`` draws its noise from seed
+``seed + r * 1000003`` and its patches from that plus 1, only rank 0 writes the checkpoint (with every rank's RNG state), and
+every rank resumes from it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, Callable
 import torch
 from tqdm import tqdm
 
-from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from lic import distributed
+from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, weights_fingerprint
 from lic.config import ModelConfig, TrainConfig
 from lic.data import PatchSampler
 from lic.errors import LicError
@@ -82,39 +86,51 @@ def train(
     ``step``).
     """
     out = Path(out)
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if torch.device(cfg.device).type == "cuda" and not torch.cuda.is_available():
         raise LicError("device 'cuda' asked for, but CUDA is not available here")
+    world = distributed.start(cfg.device)
+    device = world.device(cfg.device)
     sampler = PatchSampler.from_folder(images, cfg.patch_size, cfg.batch_size, cfg.min_scale)
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed + 1)
+    torch.manual_seed(cfg.seed + world.rank * 1_000_003)  # each rank its own noise; DDP copies rank 0's init
+    generator = torch.Generator().manual_seed(cfg.seed + 1 + world.rank * 1_000_003)
     model = Hyperprior(model_cfg).to(device).train()
     optimizer, aux_optimizer = make_optimizers(model, cfg)
     step = 0
     if out.exists():
         if not resume:
             raise LicError(f"{out} exists; pass --resume to continue it, or choose another output")
-        step = _resume(out, model, optimizer, aux_optimizer, generator, model_cfg, cfg, device)
+        step = _resume(out, model, optimizer, aux_optimizer, generator, model_cfg, cfg, device, world)
     elif init is not None:
         base, _ = load_checkpoint(init, device)
         if (base.config.N, base.config.M) != (model_cfg.N, model_cfg.M):
             raise LicError(f"{init} has N={base.config.N}, M={base.config.M}; this run wants N={model_cfg.N}, M={model_cfg.M}")
         model.load_state_dict(base.state_dict())
+    quantiles = [n for n, _ in model.named_parameters() if n.endswith(".quantiles")]
+    net = distributed.wrap(model, world, ignore=quantiles)  # the quantiles: aux optimizer, averaged below
 
     def checkpoint() -> None:
         model.update(force=True)
-        state = {
-            "step": step,
-            "train_config": asdict(cfg),
-            "init": str(init) if init else None,
-            "optimizer": optimizer.state_dict(),
-            "aux_optimizer": aux_optimizer.state_dict(),
-            "rng": _rng_state(generator, device),
-        }
-        save_checkpoint(out, model, state)
+        rngs = distributed.gather(_rng_state(generator, device), world)
+        weights = distributed.gather(weights_fingerprint(model.state_dict()), world)
+        if len(set(weights)) > 1:
+            raise LicError(f"data-parallel ranks diverged at step {step}: their weights differ")
+        if world.main:
+            state = {
+                "step": step,
+                "train_config": asdict(cfg),
+                "init": str(init) if init else None,
+                "optimizer": optimizer.state_dict(),
+                "aux_optimizer": aux_optimizer.state_dict(),
+                "rng": rngs[0],
+                "world_size": world.size,
+                **({"rng_ranks": rngs, "rank_weights": weights} if world.size > 1 else {}),
+            }
+            save_checkpoint(out, model, state)
+        distributed.barrier(world)
 
     metrics: dict[str, float] = {}
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train λ={cfg.lmbda:g}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train λ={cfg.lmbda:g}", disable=not progress or not world.main,
+               dynamic_ncols=True)
     try:
         while step < cfg.steps:
             for group in optimizer.param_groups:
@@ -122,13 +138,14 @@ def train(
             x = sampler.sample(generator).to(device)
             optimizer.zero_grad(set_to_none=True)
             aux_optimizer.zero_grad(set_to_none=True)
-            rd = rate_distortion(model(x), x, cfg.lmbda)
+            rd = rate_distortion(net(x), x, cfg.lmbda)
             rd["loss"].backward()
             if cfg.clip_max_norm > 0:
                 torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], cfg.clip_max_norm)
             optimizer.step()
             aux_loss = model.aux_loss()
             aux_loss.backward()
+            distributed.average_grads(aux_optimizer.param_groups[0]["params"], world)
             aux_optimizer.step()
             step += 1
             if not math.isfinite(float(rd["loss"].detach())):
@@ -141,7 +158,8 @@ def train(
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 checkpoint()
     except KeyboardInterrupt:
-        checkpoint()
+        if world.size == 1:  # under torchrun every rank is stopped: the last checkpoint stands
+            checkpoint()
         raise
     finally:
         bar.close()
@@ -157,8 +175,9 @@ def _resume(
     model_cfg: ModelConfig,
     cfg: TrainConfig,
     device: torch.device,
+    world: distributed.World,
 ) -> int:
-    """Restore weights, optimizers and RNG streams from ``out``; returns the step reached."""
+    """Restore weights, optimizers and RNG streams (this rank's) from ``out``; returns the step reached."""
     obj = read_checkpoint(out)
     state = obj.get("train_state")
     if state is None:
@@ -173,7 +192,8 @@ def _resume(
     model.load_state_dict(loaded.state_dict())
     optimizer.load_state_dict(state["optimizer"])
     aux_optimizer.load_state_dict(state["aux_optimizer"])
-    _set_rng_state(state["rng"], generator, device)
+    distributed.check_resumable(state.get("world_size", 1), world)
+    _set_rng_state(state["rng_ranks"][world.rank] if world.size > 1 else state["rng"], generator, device)
     return int(state["step"])
 
 

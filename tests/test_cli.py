@@ -74,12 +74,14 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, tiny_ckpt: Path, other
         ("eval", "-o", tmp_path / "r.json", "--codec", "gif"),
         ("eval", "-o", tmp_path / "r.json"),
         ("train", "--lmbda", "0.01", "-o", tmp_path / "t.ckpt", "--images", tmp_path / "nowhere"),
+        ("latents", "make", "-m", tiny_ckpt, "-o", tmp_path / "l.zarr", "--shard", "2/2"),
+        ("latents", "make", "-m", tiny_ckpt, "-o", tmp_path / "l.zarr", "--shard", "1"),
     ]
     for args in cases:
         assert run_cli(*args) == 2, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:"), (args, err)
-    assert not (tmp_path / "o.png").exists()
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "l.zarr").exists()
 
 
 def test_bad_option_is_usage_error(capsys: pytest.CaptureFixture) -> None:

@@ -181,3 +181,57 @@ def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict]) 
     _run([dvc, "repro", "-s", "pretrain-usq@q2"], path, env)  # back to the original: from DVC's run cache
     assert _status(path, env) == set()
     assert lock.exists()
+
+
+def test_latents_flow_on_a_dask_cluster_equals_the_default_runner(repo: tuple[Path, dict]) -> None:
+    """``make_latents`` with 2 shards on a 2-worker Dask ``LocalCluster`` writes the same arrays as
+    the pipeline's default run (1 shard, thread runner)."""
+    from lic.latents import ARRAYS, open_latents
+
+    path, env = repo
+    out = path / "artifacts" / "latents" / "tcq-q2.zarr"
+    kept = path / "kept.zarr"
+    shutil.copytree(out, kept)
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["runner"] = {"kind": "dask", "workers": 2}
+    params["latents"]["shards"] = 2
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    try:
+        shutil.rmtree(out)
+        _run([sys.executable, "-m", "flows.make_latents", "tcq", "q2"], path, env)
+        a, b = open_latents(kept), open_latents(out)
+        for key in ARRAYS:
+            assert np.array_equal(a[key][:], b[key][:]), key
+        shutil.rmtree(out)
+        params["data"]["train_images"] = "tiny/test/china.png"  # not a folder: each shard fails
+        (path / "params.yaml").write_text(yaml.safe_dump(params))
+        failed = subprocess.run([sys.executable, "-m", "flows.make_latents", "tcq", "q2"], cwd=path, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert failed.returncode == 2 and "china.png: no such folder of images" in failed.stderr.splitlines()[-1]
+    finally:
+        (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.move(kept, out)
+    assert _status(path, env) == set()
+
+
+def test_pretrain_flow_launches_torchrun(repo: tuple[Path, dict]) -> None:
+    """With ``distributed.nproc_per_node: 2`` the pretrain flow trains the base model with torchrun
+    (2 gloo processes); the checkpoint records both ranks."""
+    from lic.checkpoint import read_checkpoint
+
+    path, env = repo
+    out = path / "artifacts" / "models" / "pretrain" / "base.ckpt"
+    kept = out.read_bytes()
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["distributed"] = {"nproc_per_node": 2}
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    try:
+        out.unlink()
+        _run([sys.executable, "-m", "flows.pretrain", "usq", "base"], path, dict(env, OMP_NUM_THREADS="1"))
+        state = read_checkpoint(out)["train_state"]
+        assert state["world_size"] == 2 and state["step"] == TINY_PARAMS["pretrain"]["base"]["steps"]
+    finally:
+        (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
+        out.write_bytes(kept)
+    assert _status(path, env) == set()

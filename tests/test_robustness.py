@@ -186,8 +186,11 @@ def test_sigkill_during_training_then_resume_matches_uninterrupted(tmp_path: Pat
     assert read_checkpoint(cut)["fingerprint"] == read_checkpoint(full)["fingerprint"]
 
 
+@pytest.mark.parametrize("shards", [1, 2])
 def test_sigkill_during_latent_generation_then_resume_matches_single_run(tmp_path: Path, tiny_ckpt: Path,
-                                                                         train_images: Path) -> None:
+                                                                         train_images: Path, shards: int) -> None:
+    """One process, or two shards at once of which one is killed: after ``--resume`` the group
+    equals an uninterrupted single-process run (the same samples, the same indices)."""
     import zarr
 
     from lic.config import LatentsConfig
@@ -198,11 +201,14 @@ def test_sigkill_during_latent_generation_then_resume_matches_single_run(tmp_pat
     cut = tmp_path / "cut.zarr"
     args = [sys.executable, "-m", "lic", "latents", "make", "-m", str(tiny_ckpt), "--patches", "64",
             "--patch-size", "64", "--chunk", "2", "--images", str(train_images), "-o", str(cut)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = args + ["--shard", f"{shards - 1}/{shards}"]
+    other = [subprocess.Popen(args + ["--shard", f"{i}/{shards}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for i in range(shards - 1)]
+    proc = subprocess.Popen(victim, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while proc.poll() is None:
-            try:
-                if len(zarr.open_group(cut, mode="r").attrs.get("chunks_done", [])) >= 3:
+            try:  # the victim's range is the last 32 // shards chunks
+                if zarr.open_group(cut, mode="r")["done"][-32 // shards:].sum() >= 3:
                     break
             except Exception:  # noqa: BLE001 - the group may not exist yet, or be mid-write
                 pass
@@ -210,10 +216,13 @@ def test_sigkill_during_latent_generation_then_resume_matches_single_run(tmp_pat
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
+    for p in other:
+        assert p.wait() == 0, p.stderr.read().decode()
     assert not zarr.open_group(cut, mode="r").attrs.get("complete"), "generation finished before the kill"
     with pytest.raises(LicError, match="incomplete"):
         open_latents(cut)
-    assert subprocess.run(args + ["--resume"], capture_output=True).returncode == 0
+    assert subprocess.run(victim + ["--resume"], capture_output=True).returncode == 0
     a, b = open_latents(whole), open_latents(cut)
     for key in ARRAYS:
         assert np.array_equal(a[key][:], b[key][:]), key
+    assert not list(tmp_path.glob(".cut.zarr.*.tmp")), "a shard left its unused group behind"
