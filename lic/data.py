@@ -1,7 +1,8 @@
 """Images: the bundled default photo set, robust loading to 8-bit RGB, and training patches.
 
 The default set is made of real photographs that ship inside pip packages (scikit-image,
-scikit-learn, matplotlib), split into a fixed train set and a held-out test set. Any folder
+scikit-learn, matplotlib, PyWavelets, mahotas, pygame), split into a fixed train set and a
+held-out test set (the split is measured in reports/README.md, "The bundled split"). Any folder
 of images (Kodak, CLIC, TecNick, DIV2K, ...) can be used instead.
 """
 
@@ -46,6 +47,11 @@ DEFAULT_SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("skimage", "data/coins.png", "coins", "train"),
     ("skimage", "data/moon.png", "moon", "train"),
     ("skimage", "data/clock_motion.png", "clock_motion", "train"),
+    # held-out photographs from three small packages (PyWavelets' arrays are 8-bit grayscale)
+    ("pywt", "data/aero.npz", "aero", "test"),
+    ("pywt", "data/ascent.npz", "ascent", "test"),
+    ("mahotas", "demos/data/luispedro.jpg", "luispedro", "test"),
+    ("pygame", "docs/generated/_images/camera_rgb.jpg", "pygame_camera", "test"),
 )
 
 
@@ -66,15 +72,27 @@ def _package_dir(package: str) -> Path:
 
 
 def prepare_default_dataset(root: Path = DATA_DIR) -> Path:
-    """Write the bundled photos as PNG under ``root/train`` and ``root/test``; idempotent."""
+    """Write the bundled photos as PNG under ``root/train`` and ``root/test``; idempotent.
+
+    A photo that moved to the other split since an earlier call is removed from its old folder.
+    """
     for package, rel, name, split in DEFAULT_SOURCES:
         out = root / split / f"{name}.png"
+        (root / ("test" if split == "train" else "train") / out.name).unlink(missing_ok=True)
         if out.exists():
             continue
         src = _package_dir(package) / rel
-        rgb, _ = load_image(src)
+        rgb = _load_array(src) if src.suffix == ".npz" else load_image(src)[0]
         atomic_write(out, lambda tmp: Image.fromarray(rgb).save(tmp, format="PNG"))
     return root
+
+
+def _load_array(path: Path) -> np.ndarray:
+    """An 8-bit grayscale photo stored as the ``data`` array of an ``.npz`` file, as RGB."""
+    gray = np.load(path)["data"]
+    if gray.dtype != np.uint8 or gray.ndim != 2:
+        raise LicError(f"{path}: expected an 8-bit grayscale array, got {gray.dtype} {gray.shape}")
+    return np.repeat(gray[..., None], 3, axis=2)
 
 
 def split_sizes() -> tuple[int, int]:

@@ -18,7 +18,17 @@ def test_default_split_is_fixed_and_disjoint(train_images: Path, test_images: Pa
     test = {p.stem for p in list_images(test_images)}
     assert not train & test
     assert train | test == {s[2] for s in DEFAULT_SOURCES}
-    assert test == {"coffee", "rocket", "china"}
+    assert test == {name for *_, name, split in DEFAULT_SOURCES if split == "test"}
+    assert {"coffee", "rocket", "china", "aero", "ascent", "luispedro", "pygame_camera"} <= test
+
+
+def test_a_photo_that_changed_split_leaves_its_old_folder(tmp_path: Path) -> None:
+    from lic.data import prepare_default_dataset
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "coffee.png").write_bytes(b"from an older split")
+    prepare_default_dataset(tmp_path)
+    assert not (tmp_path / "train" / "coffee.png").exists() and (tmp_path / "test" / "coffee.png").is_file()
 
 
 @pytest.mark.parametrize(
