@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from distributed import Client, LocalCluster
 
-from bench.common import load_codec
+from common import load_codec
 from lic.checkpoint import save_checkpoint
 from lic.config import LatentsConfig
 from lic.data import default_images
