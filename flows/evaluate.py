@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.common import checkpoint, choose, evaluation, load_params, main, seed_of, tcq_coding, variants
 from lic.config import EvaluateConfig
@@ -14,7 +15,7 @@ from lic.evaluate import evaluate_checkpoints, evaluate_codec
 from lic.quantizers import QUANTIZERS
 
 
-@task
+@task(cache_policy=NO_CACHE)  # writes an artifact: never skipped by input caching
 def evaluate_variant(name: str, images: str, ckpts: list[str] | None, quantizer: str | None,
                      qparams: dict, qualities: list[int], seed: int = 0) -> str:
     files = list_images(Path(images))

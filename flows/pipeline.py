@@ -3,49 +3,89 @@
 The bundled data; then, for each seed of ``params.yaml``: pretrain (the shared base, then USQ and
 TCQ at every lambda; the zoo profile imports the USQ bases and fine-tunes TCQ from them), make
 latent datasets, retrain (each mode of :func:`lic.config.retrain_modes`) and evaluate every family;
-then the Pillow anchors and the report. Each step is the same subflow a DVC stage runs. DVC adds
-what Prefect alone does not: skipping steps whose inputs did not change.
+then the Pillow anchors and the report. Each step is the same subflow a DVC stage runs, submitted
+as a task to the runner ``params.yaml`` names (``runner``): steps run as soon as the ones they read
+from are done, up to ``runner.workers`` at once, so the fine-tunes, the latent datasets, the
+retraining runs and the evaluations of different lambdas and quantizers overlap. A failed step
+fails the flow once every other step has ended. DVC adds what Prefect alone does not: skipping
+steps whose inputs did not change.
 """
 
 from __future__ import annotations
 
-from prefect import flow
+from typing import Any, Callable
+
+import torch
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import UnfinishedRun
+from prefect.futures import PrefectFuture, wait
 
 from flows.common import load_params, main, variants
 from flows.data import data
 from flows.evaluate import evaluate
 from flows.make_latents import make_latents
-from flows.runners import with_runner
 from flows.pretrain import pretrain
 from flows.report import report
 from flows.retrain import retrain
+from flows.runners import RunnerConfig, with_runner
 from flows.zoo import zoo_import
 from lic.config import EvaluateConfig, retrain_modes
+from lic.errors import LicError
+
+STEPS: dict[str, Callable[..., Any]] = {"pretrain": pretrain, "make_latents": make_latents, "retrain": retrain,
+                                        "evaluate": evaluate, "zoo": zoo_import}
+
+
+@task(cache_policy=NO_CACHE, task_run_name="{name} {args}")
+def step(name: str, args: tuple[str, ...], threads: int) -> str:
+    """One step of the pipeline (a subflow), with ``threads`` torch threads."""
+    torch.set_num_threads(threads)
+    return STEPS[name](*args)
+
+
+def check(params: dict[str, Any] | None = None) -> RunnerConfig:
+    """The runner of ``params.yaml``, if it can train concurrently."""
+    runner = RunnerConfig.from_params(params or load_params())
+    if runner.kind == "threads" and runner.workers > 1:  # training noise comes from torch's global RNG
+        raise LicError("the pipeline trains models concurrently, and threads share torch's random number "
+                       "generator: set runner.kind to processes or dask (or runner.workers to 1)")
+    return runner
 
 
 @flow(name="pipeline")
 def pipeline() -> str:
     p = load_params()
+    threads = check(p).torch_threads
     data()
+
+    def run(name: str, *args: str, after: list[PrefectFuture] = ()) -> PrefectFuture:
+        return step.submit(name, args, threads, wait_for=list(after))
+
+    futures: list[PrefectFuture] = [run("evaluate", codec) for codec in EvaluateConfig(**p["evaluate"]).codecs]
     for seed in map(str, p.get("seeds", [0])):
-        if "zoo" not in p:
-            pretrain("usq", "base", seed)
+        base = [] if "zoo" in p else [run("pretrain", "usq", "base", seed)]
         for q in p["quantizers"]:
+            family: dict[str, list[PrefectFuture]] = {kind: [] for kind in variants(q)}
             for key in p["lmbdas"]:
-                if "zoo" in p and q == "usq":
-                    zoo_import(key)
-                else:
-                    pretrain(q, key, seed)
-                with_runner(make_latents)(q, key, seed)
+                zoo = "zoo" in p and q == "usq"
+                model = run("zoo", key) if zoo else run("pretrain", q, key, seed, after=base)
+                dataset = run("make_latents", q, key, seed, after=[model])
+                family["base"].append(model)
                 for mode in retrain_modes(q):
-                    retrain(mode, q, key, seed)
-        for q in p["quantizers"]:
-            for kind in variants(q):
-                evaluate(f"{q}-{kind}", seed)
-    for codec in EvaluateConfig(**p["evaluate"]).codecs:
-        evaluate(codec)
+                    family[mode].append(run("retrain", mode, q, key, seed, after=[dataset]))
+            for kind, done in family.items():
+                futures.append(run("evaluate", f"{q}-{kind}", seed, after=done))
+            futures += [f for done in family.values() for f in done]
+        futures += base
+    wait(futures)
+    for f in futures:
+        try:
+            f.result()  # raises a failed step's own error
+        except UnfinishedRun:
+            continue  # never ran: a step it waited for failed, and raises below or above
     return report()
 
 
 if __name__ == "__main__":
-    main(pipeline)
+    main(with_runner(pipeline), check)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.common import base, check_run, checkpoint, load_params, log_progress, main, seed_of, with_seed
 from lic.config import ModelConfig, TrainConfig
@@ -25,7 +26,7 @@ from lic.quantizers import QUANTIZERS
 from lic.train import train
 
 
-@task(retries=1)  # a killed worker resumes from the last checkpoint on retry
+@task(retries=1, cache_policy=NO_CACHE)  # a killed worker resumes from the last checkpoint on retry
 def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, init: str | None,
                 nproc: int = 1) -> str:
     if nproc > 1:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.common import REPORTS, eval_dir, load_params, main
 from lic.report import make_report
 
 
-@task
+@task(cache_policy=NO_CACHE)  # writes an artifact: never skipped by input caching
 def write_report(eval_dir: str, out_dir: str, profile: str, published: list[str], seed_dirs: dict[int, str]) -> str:
     metrics = make_report(Path(eval_dir), Path(out_dir), profile, [Path(p) for p in published],
                           {s: Path(d) for s, d in seed_dirs.items()})

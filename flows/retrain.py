@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.common import (check_run, checkpoint, choose, latents, load_params, log_progress, main, seed_of,
                           with_seed)
@@ -13,7 +14,7 @@ from lic.quantizers import QUANTIZERS
 from lic.retrain import retrain as run
 
 
-@task
+@task(cache_policy=NO_CACHE)  # writes an artifact: never skipped by input caching
 def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
     run(cfg, Path(base), Path(dataset), Path(out), on_log=log_progress(f"{cfg.mode} {Path(out).stem}"),
         progress=False)

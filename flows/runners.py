@@ -1,7 +1,8 @@
 """Which Prefect task runner a flow runs its independent tasks on: ``params.yaml``'s ``runner``.
 
-- ``threads``: Prefect's thread pool, in the flow's process (the default);
-- ``processes``: Prefect's process pool, one process per worker;
+- ``threads``: Prefect's thread pool, in the flow's process;
+- ``processes``: Prefect's process pool, one process per worker (the default; concurrent training
+  needs it, as threads share torch's random number generator);
 - ``dask``: ``prefect_dask.DaskTaskRunner``, on a ``distributed.LocalCluster`` of ``workers``
   single-threaded processes, or on the scheduler at ``address`` (a cluster you run).
 """
@@ -23,7 +24,7 @@ KINDS = ("threads", "processes", "dask")
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    kind: str = "threads"
+    kind: str = "processes"
     workers: int = 2
     address: str | None = None  # dask only: tcp://host:8786; none starts a LocalCluster
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.common import checkpoint, choose, load_params, main
 from lic.errors import LicError
@@ -26,7 +27,7 @@ def check(key: str) -> None:
             raise LicError(f"params.yaml gives {key} the {what} {want}, CompressAI's zoo {have}")
 
 
-@task
+@task(cache_policy=NO_CACHE)  # writes an artifact: never skipped by input caching
 def import_base(quality: int, architecture: str, out: str) -> str:
     source = import_zoo(quality, Path(out), architecture, progress=False)
     get_run_logger().info("%s: %s quality %d from %s (SHA-256 %s)", out, architecture, quality, source["url"],

@@ -110,6 +110,7 @@ PROFILES = sorted((ROOT / "profiles").glob("*.yaml")) + [ROOT / "params.yaml"]
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
 def test_every_profile_builds_its_typed_configs(path: Path) -> None:
+    from flows.runners import RunnerConfig
     from lic.config import EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
 
     p = yaml.safe_load(path.read_text())
@@ -120,6 +121,7 @@ def test_every_profile_builds_its_typed_configs(path: Path) -> None:
     LatentsConfig(**p["latents"])
     RetrainConfig(mode="decoder", **p["retrain"])
     EvaluateConfig(**p["evaluate"])
+    RunnerConfig.from_params(p)
     assert stages.stages(p)
 
 

@@ -1,0 +1,77 @@
+"""``python -m flows.pipeline`` (Prefect without DVC) on a tiny profile: its steps run concurrently
+on the task runner ``params.yaml`` names, and the outputs do not depend on which."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = {
+    "profile": "tiny",
+    "data": {"train_images": "tiny/train", "test_images": "tiny/test"},
+    "model": {"N": 16, "M": 16},
+    "lmbdas": {"q2": 0.0035, "q6": 0.0483},
+    "quantizers": ["usq", "tcq"],
+    "seeds": [0],
+    "pretrain": {"recipe": {"batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
+                 "base": {"lmbda": 0.013, "steps": 4, "lr": 0.001}, "finetune": {"steps": 2, "lr": 0.0005}},
+    "tcq": {"train": {"delta": 0.5, "perturbation": "switch"},
+            "code": {"states": 8, "lambda_tcq": 0.1, "layout": "row", "weighting": "decoder"}},
+    "latents": {"patches": 4, "patch_size": 64, "chunk": 2},
+    "retrain": {"steps": 2, "batch_size": 2, "lr": 0.0001},
+    "evaluate": {"codecs": ["jpeg"], "qualities": [30, 70]},
+}
+
+
+def _pipeline(root: Path, runner: dict, env: dict[str, str], test_images: Path) -> subprocess.CompletedProcess:
+    root.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS | {"runner": runner}))
+    for split, names in (("train", ["coffee", "rocket"]), ("test", ["china", "coffee"])):
+        (root / "tiny" / split).mkdir(parents=True)
+        for name in names:
+            img = np.asarray(Image.open(test_images / f"{name}.png").convert("RGB"))[:192, :192]
+            Image.fromarray(img).save(root / "tiny" / split / f"{name}.png")
+    return subprocess.run([sys.executable, "-m", "flows.pipeline"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def env(prefect_api: str) -> dict[str, str]:
+    return dict(os.environ, PREFECT_API_URL=prefect_api, PYTHONPATH=str(ROOT))
+
+
+def test_dask_cluster_and_process_pool_give_the_same_outputs(tmp_path: Path, env: dict[str, str],
+                                                             test_images: Path) -> None:
+    from lic.checkpoint import read_checkpoint
+    from lic.latents import ARRAYS, open_latents
+
+    runs = {kind: _pipeline(tmp_path / kind, {"kind": kind, "workers": 2}, env, test_images)
+            for kind in ("processes", "dask")}
+    for kind, run in runs.items():
+        assert run.returncode == 0, f"{kind}: {run.stderr[-3000:]}"
+    a, b = tmp_path / "processes" / "artifacts", tmp_path / "dask" / "artifacts"
+    ckpts = sorted(p.relative_to(a) for p in a.rglob("*.ckpt"))
+    assert len(ckpts) == 1 + 2 * (4 + 3)  # the base; per lambda, 4 USQ and 3 TCQ families
+    for rel in ckpts:
+        assert read_checkpoint(a / rel)["fingerprint"] == read_checkpoint(b / rel)["fingerprint"], rel
+    for rel in sorted(p.relative_to(a) for p in a.glob("latents/*.zarr")):
+        for key in ARRAYS:
+            assert np.array_equal(open_latents(a / rel)[key][:], open_latents(b / rel)[key][:]), (rel, key)
+    for rel in sorted(p.relative_to(a) for p in a.glob("eval/*.json")):
+        assert json.loads((a / rel).read_text())["results"]["bpp"] == json.loads((b / rel).read_text())["results"]["bpp"]
+    assert (tmp_path / "dask" / "reports" / "tiny" / "bdrate.md").is_file()
+
+
+def test_threads_are_refused_for_concurrent_training(tmp_path: Path, env: dict[str, str], test_images: Path) -> None:
+    run = _pipeline(tmp_path / "t", {"kind": "threads", "workers": 2}, env, test_images)
+    assert run.returncode == 2 and "share torch's random number generator" in run.stderr.splitlines()[-1]
+    assert not (tmp_path / "t" / "artifacts").exists()
