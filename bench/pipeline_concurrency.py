@@ -27,26 +27,27 @@ from PIL import Image
 from lic.data import default_images, list_images
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = {
+# the demo profile (params.yaml), smaller: two lambdas, shorter runs, 64x64 patches
+OVERRIDES = {
     "profile": "bench",
     "data": {"train_images": "photos/train", "test_images": "photos/test"},
     "model": {"N": 32, "M": 48},
     "lmbdas": {"q1": 0.0018, "q4": 0.013},
-    "quantizers": ["usq", "tcq"],
     "seeds": [0],
-    "pretrain": {"recipe": {"batch_size": 4, "patch_size": 64, "checkpoint_every": 1000},
-                 "base": {"lmbda": 0.0483, "steps": 100, "lr": 0.001}, "finetune": {"steps": 60, "lr": 0.0005}},
-    "tcq": {"train": {"delta": 0.5, "perturbation": "switch"},
-            "code": {"states": 8, "lambda_tcq": 0.02, "layout": "row", "weighting": "decoder"}},
     "latents": {"patches": 64, "patch_size": 64, "chunk": 16},
     "retrain": {"steps": 60, "batch_size": 4, "lr": 0.0001},
     "evaluate": {"codecs": ["jpeg"], "qualities": [10, 30, 50, 70, 90]},
 }
+STEPS = {"base": 100, "finetune": 60}
 
 
 def run(folder: Path, runner: dict) -> float:
     folder.mkdir()
-    (folder / "params.yaml").write_text(yaml.safe_dump(PARAMS | {"runner": runner}))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text()) | OVERRIDES | {"runner": runner}
+    params["pretrain"]["recipe"] |= {"batch_size": 4, "patch_size": 64}
+    for phase, steps in STEPS.items():
+        params["pretrain"][phase]["steps"] = steps
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
     for split in ("train", "test"):
         (folder / "photos" / split).mkdir(parents=True)
         for f in list_images(default_images(split)):

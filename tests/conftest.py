@@ -17,6 +17,33 @@ TINY = ModelConfig(N=16, M=16)
 TINY_TRAIN = TrainConfig(lmbda=0.01, steps=20, batch_size=2, patch_size=64, checkpoint_every=10, seed=0)
 
 
+# A tiny profile of the whole pipeline (tests/test_pipeline*.py): every phase in seconds.
+TINY_PARAMS = {
+    "profile": "tiny",
+    "data": {"train_images": "tiny/train", "test_images": "tiny/test"},
+    "model": {"N": 16, "M": 16},
+    "lmbdas": {"q2": 0.0035, "q6": 0.0483},
+    "quantizers": ["usq", "tcq"],
+    "seeds": [0, 1],
+    "pretrain": {"recipe": {"batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
+                 "base": {"lmbda": 0.013, "steps": 4, "lr": 0.001}, "finetune": {"steps": 2, "lr": 0.0005}},
+    "tcq": {"train": {"delta": 0.5, "perturbation": "switch"},
+            "code": {"states": 8, "lambda_tcq": 0.1, "layout": "row", "weighting": "decoder"}},
+    "latents": {"patches": 4, "patch_size": 64, "chunk": 2},
+    "retrain": {"steps": 2, "batch_size": 2, "lr": 0.0001},
+    "evaluate": {"codecs": ["jpeg"], "qualities": [30, 70]},
+}
+
+
+def write_tiny_photos(root: Path, test_images: Path) -> None:
+    """``root/tiny/{train,test}``: 192x192 crops of bundled photos, as ``TINY_PARAMS`` reads them."""
+    for split, names in (("train", ["coffee", "rocket"]), ("test", ["china", "coffee"])):
+        (root / "tiny" / split).mkdir(parents=True)
+        for name in names:
+            img = np.asarray(Image.open(test_images / f"{name}.png").convert("RGB"))[:192, :192]
+            Image.fromarray(img).save(root / "tiny" / split / f"{name}.png")
+
+
 @pytest.fixture(scope="session")
 def train_images() -> Path:
     return default_images("train")

@@ -13,24 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
+
+from conftest import TINY_PARAMS, write_tiny_photos
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_PARAMS = {
-    "profile": "tiny",
-    "data": {"train_images": "tiny/train", "test_images": "tiny/test"},
-    "model": {"N": 16, "M": 16},
-    "lmbdas": {"q2": 0.0035, "q6": 0.0483},
-    "quantizers": ["usq", "tcq"],
-    "seeds": [0, 1],
-    "pretrain": {"recipe": {"batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
-                 "base": {"lmbda": 0.013, "steps": 4, "lr": 0.001}, "finetune": {"steps": 2, "lr": 0.0005}},
-    "tcq": {"train": {"delta": 0.5, "perturbation": "switch"},
-            "code": {"states": 8, "lambda_tcq": 0.1, "layout": "row", "weighting": "decoder"}},
-    "latents": {"patches": 4, "patch_size": 64, "chunk": 2},
-    "retrain": {"steps": 2, "batch_size": 2, "lr": 0.0001},
-    "evaluate": {"codecs": ["jpeg"], "qualities": [30, 70]},
-}
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1500) -> str:
@@ -51,11 +37,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images
     for name in ("lic", "flows"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
-    for split, names in (("train", ["coffee", "rocket"]), ("test", ["china", "coffee"])):
-        (repo / "tiny" / split).mkdir(parents=True)
-        for name in names:
-            img = np.asarray(Image.open(test_images / f"{name}.png").convert("RGB"))[:192, :192]
-            Image.fromarray(img).save(repo / "tiny" / split / f"{name}.png")
+    write_tiny_photos(repo, test_images)
     env = dict(os.environ, PREFECT_API_URL=prefect_api, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                PYTHONPATH=str(repo))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],

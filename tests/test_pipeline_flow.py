@@ -12,34 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
+
+from conftest import TINY_PARAMS, write_tiny_photos
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = {
-    "profile": "tiny",
-    "data": {"train_images": "tiny/train", "test_images": "tiny/test"},
-    "model": {"N": 16, "M": 16},
-    "lmbdas": {"q2": 0.0035, "q6": 0.0483},
-    "quantizers": ["usq", "tcq"],
-    "seeds": [0],
-    "pretrain": {"recipe": {"batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
-                 "base": {"lmbda": 0.013, "steps": 4, "lr": 0.001}, "finetune": {"steps": 2, "lr": 0.0005}},
-    "tcq": {"train": {"delta": 0.5, "perturbation": "switch"},
-            "code": {"states": 8, "lambda_tcq": 0.1, "layout": "row", "weighting": "decoder"}},
-    "latents": {"patches": 4, "patch_size": 64, "chunk": 2},
-    "retrain": {"steps": 2, "batch_size": 2, "lr": 0.0001},
-    "evaluate": {"codecs": ["jpeg"], "qualities": [30, 70]},
-}
+PARAMS = TINY_PARAMS | {"seeds": [0]}
 
 
 def _pipeline(root: Path, runner: dict, env: dict[str, str], test_images: Path) -> subprocess.CompletedProcess:
     root.mkdir()
     (root / "params.yaml").write_text(yaml.safe_dump(PARAMS | {"runner": runner}))
-    for split, names in (("train", ["coffee", "rocket"]), ("test", ["china", "coffee"])):
-        (root / "tiny" / split).mkdir(parents=True)
-        for name in names:
-            img = np.asarray(Image.open(test_images / f"{name}.png").convert("RGB"))[:192, :192]
-            Image.fromarray(img).save(root / "tiny" / split / f"{name}.png")
+    write_tiny_photos(root, test_images)
     return subprocess.run([sys.executable, "-m", "flows.pipeline"], cwd=root, env=env, capture_output=True,
                           text=True, timeout=1200)
 
