@@ -78,6 +78,11 @@ def test_killed_and_resumed_ddp_run_ends_like_an_uninterrupted_one(tmp_path: Pat
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
+        # torchrun starts its workers in sessions of their own: they outlive a SIGKILL of torchrun
+        # (and would go on writing the checkpoint), so they are killed by name, as a job's end would
+        subprocess.run(["pkill", "-KILL", "-f", str(cut)], check=False)
+        while subprocess.run(["pgrep", "-f", str(cut)], capture_output=True).returncode == 0:
+            time.sleep(0.05)
     assert read_checkpoint(cut)["train_state"]["step"] < 200, "the run ended before it could be killed"
     resumed = subprocess.run(_cmd(2, one_patch, cut, 2, 200), env=ENV, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
