@@ -65,11 +65,13 @@ def pipeline() -> str:
     futures: list[PrefectFuture] = [run("evaluate", codec) for codec in EvaluateConfig(**p["evaluate"]).codecs]
     for seed in map(str, p.get("seeds", [0])):
         base = [] if "zoo" in p else [run("pretrain", "usq", "base", seed)]
+        # the zoo profile imports each lambda's USQ base, and fine-tunes TCQ from it
+        imported = {key: run("zoo", key) for key in p["lmbdas"]} if "zoo" in p else {}
         for q in p["quantizers"]:
             family: dict[str, list[PrefectFuture]] = {kind: [] for kind in variants(q)}
             for key in p["lmbdas"]:
-                zoo = "zoo" in p and q == "usq"
-                model = run("zoo", key) if zoo else run("pretrain", q, key, seed, after=base)
+                start = [imported[key]] if imported else base
+                model = imported[key] if imported and q == "usq" else run("pretrain", q, key, seed, after=start)
                 dataset = run("make_latents", q, key, seed, after=[model])
                 family["base"].append(model)
                 for mode in retrain_modes(q):
@@ -77,7 +79,7 @@ def pipeline() -> str:
             for kind, done in family.items():
                 futures.append(run("evaluate", f"{q}-{kind}", seed, after=done))
             futures += [f for done in family.values() for f in done]
-        futures += base
+        futures += base + list(imported.values())
     wait(futures)
     for f in futures:
         try:
