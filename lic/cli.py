@@ -312,17 +312,23 @@ def retrain(
     seed: int = typer.Option(RetrainConfig.seed, "--seed"),
     allow_stale: bool = typer.Option(RetrainConfig.allow_stale, "--allow-stale",
                                      help="use a dataset made with other weights"),
+    strategy: str = typer.Option(RetrainConfig.strategy, "--strategy",
+                                 help="hyper-decoder: online (quantize every batch again) or stale (the dataset's indices)"),
+    weighting_every: int = typer.Option(RetrainConfig.weighting_every, "--weighting-every",
+                                        help="online TCQ: steps between refreshes of the decoder weighting"),
     device: str = Device,
 ) -> None:
     """Phases 3/4: retrain the decoder (or hyper-decoder + decoder) on truly quantized latents."""
     from lic.retrain import retrain as run
 
     cfg = RetrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, lmbda=lmbda, seed=seed,
-                        device=device, allow_stale=allow_stale)
+                        device=device, allow_stale=allow_stale, strategy=strategy,
+                        weighting_every=weighting_every)
     rec = run(cfg, model, latents, out)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return
     stale = " (stale dataset)" if rec["stale"] else ""
+    mode += f" ({strategy} indices)" if mode == "hyper-decoder" else ""
     typer.echo(f"{out}: {mode}, {steps} steps, last batch PSNR {rec['psnr']:.2f} dB{stale}")
 
 

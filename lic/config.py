@@ -85,11 +85,18 @@ class TrainConfig:
 
 
 RETRAIN_MODES = ("decoder", "control", "hyper-decoder")
+STRATEGIES = ("online", "stale")  # how phase 4 gets the indices of each batch (see lic.retrain)
 
 
 @dataclass(frozen=True)
 class RetrainConfig:
-    """Phases 3 and 4 and the control (see :mod:`lic.retrain`); Adam at a constant ``lr``."""
+    """Phases 3 and 4 and the control (see :mod:`lic.retrain`); Adam at a constant ``lr``.
+
+    ``strategy`` (hyper-decoder only): ``online`` re-quantizes every batch under the current
+    ``means`` and ``scales``; ``stale`` keeps the dataset's indices. ``weighting_every``: an
+    ``online`` TCQ search weighted by the decoder takes ``g_s``'s channel sensitivity afresh every
+    this many steps (one backward pass of ``g_s`` each, about 2.5 steps' worth at M=96).
+    """
 
     mode: str
     steps: int = 500
@@ -99,12 +106,16 @@ class RetrainConfig:
     seed: int = 0
     device: str = "cpu"
     allow_stale: bool = False
+    strategy: str = "online"
+    weighting_every: int = 100
 
     def __post_init__(self) -> None:
         if self.mode not in RETRAIN_MODES:
             raise LicError(f"unknown retraining mode {self.mode!r}; choose one of {RETRAIN_MODES}")
-        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise LicError("steps and batch size must be at least 1 and the learning rate positive")
+        if self.strategy not in STRATEGIES:
+            raise LicError(f"unknown retraining strategy {self.strategy!r}; choose one of {STRATEGIES}")
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weighting_every < 1:
+            raise LicError("steps, batch size and weighting_every must be at least 1 and the learning rate positive")
 
 
 def retrain_modes(quantizer: str) -> tuple[str, ...]:

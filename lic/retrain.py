@@ -2,10 +2,14 @@
 
 - ``decoder`` (phase 3): only ``g_s`` learns, on the dataset's ``(y_hat, x)`` pairs;
   loss ``MSE(g_s(y_hat), x)``. Encoder and hyper networks stay bit-identical.
-- ``hyper-decoder`` (phase 4, USQ): ``h_s`` and ``g_s`` learn with rate plus distortion. ``y`` and
-  ``z_hat`` are fixed; at every step ``means, scales = h_s(z_hat)``, the true indices
-  ``k = round(y - means)`` are recomputed, ``y_hat = means + k``, and
-  ``L = lmbda * 255^2 * MSE(g_s(y_hat), x) + bpp(k | scales)``.
+- ``hyper-decoder`` (phase 4): ``h_s`` and ``g_s`` learn with rate plus distortion. ``y`` and
+  ``z_hat`` are fixed; at every step ``means, scales = h_s(z_hat)``, ``y_hat = means + level(k)``
+  and ``L = lmbda * 255^2 * MSE(g_s(y_hat), x) + bpp(k | scales)``, so gradients reach ``h_s``
+  through ``means`` and ``scales``. The indices ``k`` per ``strategy``: ``online`` quantizes the
+  batch again with the real quantizer under the current ``means`` and ``scales`` (USQ
+  ``round(y - means)``, TCQ's Viterbi search); ``stale`` keeps the dataset's indices (the
+  paper's dilemma for TCQ, kept as the reference). An ``online`` TCQ search weighted by the
+  decoder holds ``g_s``'s sensitivity for ``weighting_every`` steps (:class:`Snapshot`).
 - ``control``: ``g_s`` learns for the same steps on noise-approximated latents (the quantizer's
   training perturbation of ``y``), to separate the gain of true quantization from that of more
   training.
@@ -27,14 +31,16 @@ from tqdm import tqdm
 
 from lic import distributed
 from lic.checkpoint import load_checkpoint, save_checkpoint, training_lambda, weights_fingerprint
-from lic.config import RetrainConfig, retrain_modes
+from lic.config import RetrainConfig
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 from lic.latents import LatentDataset, open_latents, staleness
 from lic.models import Hyperprior
+from lic.quantizers import Quantizer, Sensitivity
 from lic.train import rate_distortion
 
-_KEYS = {"decoder": ("y_hat", "x"), "control": ("y", "means", "scales", "x"), "hyper-decoder": ("y", "z_hat", "x")}
+_KEYS = {"decoder": ("y_hat", "x"), "control": ("y", "means", "scales", "x"), "hyper-decoder": ("y", "z_hat", "x"),
+         "stale": ("indices", "z_hat", "x")}
 
 
 def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
@@ -51,14 +57,14 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     if stale:
         warnings.warn(f"using stale dataset {latents}: {'; '.join(stale)}", stacklevel=2)
     lmbda = cfg.lmbda
-    if cfg.mode not in retrain_modes(group.attrs["quantizer"]):
-        raise LicError(f"{cfg.mode} retraining needs a USQ dataset (TCQ indices cannot be recomputed per step)")
-    if cfg.mode == "hyper-decoder":
+    hyper = cfg.mode == "hyper-decoder"
+    if hyper and lmbda is None:
+        lmbda = training_lambda(obj)
         if lmbda is None:
-            lmbda = training_lambda(obj)
-            if lmbda is None:
-                raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
-    data = LatentDataset(latents, _KEYS[cfg.mode])
+            raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
+    q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
+    q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
+    data = LatentDataset(latents, _KEYS["stale" if hyper and cfg.strategy == "stale" else cfg.mode])
     model.train()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -70,14 +76,16 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     torch.manual_seed(cfg.seed + world.rank * 1_000_003)
     gen = torch.Generator().manual_seed(cfg.seed + world.rank * 1_000_003)
     g_s = distributed.wrap(model.g_s, world)
-    h_s = distributed.wrap(model.h_s, world) if cfg.mode == "hyper-decoder" else model.h_s
+    h_s = distributed.wrap(model.h_s, world) if hyper else model.h_s
     metrics: dict[str, float] = {}
     bar = tqdm(range(1, cfg.steps + 1), desc=f"retrain {cfg.mode}", disable=not progress or not world.main,
                dynamic_ncols=True)
     for step in bar:
+        if (step - 1) % cfg.weighting_every == 0:
+            weighting.refresh()
         batch = [t.to(device) for t in data.batch(torch.randint(len(data), (cfg.batch_size,), generator=gen))]
         optimizer.zero_grad(set_to_none=True)
-        loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, h_s)
+        loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, h_s, q)
         loss.backward()
         optimizer.step()
         metrics["step"] = step
@@ -85,7 +93,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         if on_log and (step % log_every == 0 or step == cfg.steps):
             on_log(step, metrics)
     model.eval()
-    record = {**metrics, "mode": cfg.mode, "dataset": str(latents), "base_checkpoint": str(checkpoint),
+    record = {**metrics, "mode": cfg.mode, "quantizer": q.name, "dataset": str(latents), "base_checkpoint": str(checkpoint),
               "stale": stale, "config": asdict(cfg) | {"lmbda": lmbda}}
     if len(set(distributed.gather(weights_fingerprint(model.state_dict()), world))) > 1:
         raise LicError("data-parallel ranks diverged: their weights differ")
@@ -96,20 +104,37 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     return record
 
 
+class Snapshot:
+    """A sensitivity computed when first asked for after :meth:`refresh`, then held."""
+
+    def __init__(self, sensitivity: Sensitivity) -> None:
+        self.sensitivity, self.value = sensitivity, None
+
+    def refresh(self) -> None:
+        self.value = None
+
+    def __call__(self) -> torch.Tensor:
+        if self.value is None:
+            self.value = self.sensitivity()
+        return self.value
+
+
 def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float | None,
-          g_s: torch.nn.Module | None = None, h_s: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+          g_s: torch.nn.Module | None = None, h_s: torch.nn.Module | None = None,
+          q: Quantizer | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch: ``MSE`` (decoder, control), or :func:`lic.train.rate_distortion`'s
     ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics. ``g_s``, ``h_s``: the
-    model's own, or their data-parallel wrappers."""
-    g_s, h_s = g_s or model.g_s, h_s or model.h_s
+    model's own, or their data-parallel wrappers; ``q``: the dataset's quantizer (default the
+    model's). A hyper-decoder batch is ``(y, z_hat, x)`` (``online``) or ``(indices, z_hat, x)``
+    (``stale``)."""
+    g_s, h_s, q = g_s or model.g_s, h_s or model.h_s, q or model.quantizer
     if mode == "hyper-decoder":
-        y, z_hat, x = batch
+        latent, z_hat, x = batch
         scales, means = h_s(z_hat).chunk(2, 1)
-        q = model.quantizer  # USQ: k = round(y - means), y_hat = means + k; gradients reach means and scales
-        k = q.quantize(y, means, scales)
+        k = latent if latent.dtype == torch.int32 else q.quantize(latent, means.detach(), scales.detach())
         out = {"x_hat": g_s(q.dequantize(k, means)), "likelihoods": {"y": q.likelihoods(k, scales)}}
     else:
-        y_hat, x = batch if mode == "decoder" else (model.quantizer.perturb(*batch[:3])[0], batch[3])
+        y_hat, x = batch if mode == "decoder" else (q.perturb(*batch[:3])[0], batch[3])
         out = {"x_hat": g_s(y_hat), "likelihoods": {}}
     rd = rate_distortion(out, x, lmbda)
     loss = rd["loss"] if mode == "hyper-decoder" else rd["mse"]

@@ -270,11 +270,12 @@ class TCQ(Quantizer):
         return means + self.from_rows(level, indices.shape).to(means)
 
     def likelihoods(self, indices: Tensor, scales: Tensor) -> Tensor:
+        """``P(k | q, sigma)``, ``q`` the quantizer of each element's state; differentiable in ``scales``."""
         k = self.to_rows(indices.long())
-        q = self.from_rows(self.quantizer_of[trellis.states(k, self.next_state)], indices.shape)
-        sigma = self.conditional.lower_bound_scale(scales).detach().cpu()
-        p = index_probability(indices.detach().cpu().long(), q, sigma, self.delta)
-        return p.clamp_min(1e-9).to(scales)
+        q = self.from_rows(self.quantizer_of[trellis.states(k, self.next_state)], indices.shape).to(scales.device)
+        sigma = self.conditional.lower_bound_scale(scales)
+        p = index_probability(indices.long().to(scales.device), q, sigma, self.delta)
+        return p.clamp_min(1e-9).to(scales.dtype)
 
     def estimated_bits(self, indices: Tensor, scales: Tensor) -> float:
         """Sum of the code lengths the trellis search charges (``bits`` in its cost)."""

@@ -1,0 +1,106 @@
+"""Phase 4 on TCQ datasets: the ``online`` strategy (Viterbi per batch) and the ``stale`` one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY, TINY_TRAIN, run_cli
+from lic.checkpoint import load_checkpoint
+from lic.config import LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
+from lic.latents import LatentDataset, make_latents
+from lic.retrain import _step, retrain
+from lic.train import train
+
+
+@pytest.fixture(scope="module")
+def tcq_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path) -> Path:
+    """A tiny TCQ model trained long enough (200 steps, 2 s) for its scales to fit its residuals:
+    the 20-step ``tiny_ckpt`` has scales below the scale table, where every rate is an escape."""
+    out = tmp_path_factory.mktemp("tcq") / "tcq.ckpt"
+    cfg = TrainConfig(**{**TINY_TRAIN.__dict__, "steps": 200, "batch_size": 4, "lr": 3e-3, "checkpoint_every": 200})
+    train(ModelConfig(N=TINY.N, M=TINY.M, quantizer="tcq"), cfg, train_images, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tcq_dataset(tmp_path_factory: pytest.TempPathFactory, tcq_ckpt: Path, train_images: Path) -> Path:
+    cfg = LatentsConfig(patches=16, patch_size=128, chunk=8)
+    return make_latents(tcq_ckpt, tmp_path_factory.mktemp("tcq") / "tcq.zarr", train_images, cfg=cfg, progress=False)
+
+
+def _model_and_quantizer(tcq_ckpt: Path, dataset: Path):  # noqa: ANN202
+    model, _ = load_checkpoint(tcq_ckpt)
+    attrs = LatentDataset(dataset, ("x",)).attrs
+    return model, model.quantizer_for(attrs["quantizer"], **attrs["quantizer_params"])
+
+
+def test_online_step_chooses_the_indices_of_a_standalone_quantize(tcq_dataset: Path, tcq_ckpt: Path) -> None:
+    """One ``online`` step quantizes the batch as ``quantize`` does with the same weights; its
+    ``y_hat`` is the dequantized level of those indices around the current means."""
+    model, q = _model_and_quantizer(tcq_ckpt, tcq_dataset)
+    y, z_hat, x = LatentDataset(tcq_dataset, ("y", "z_hat", "x")).batch(torch.arange(8))
+    seen = {}
+    real_quantize = q.quantize
+
+    def spy(*args: torch.Tensor) -> torch.Tensor:
+        seen["k"] = real_quantize(*args)
+        return seen["k"]
+
+    q.quantize = spy  # an instance attribute: the step's own call, recorded
+    _step(model, "hyper-decoder", [y, z_hat, x], 0.01, q=q)
+    with torch.no_grad():
+        scales, means = model.h_s(z_hat).chunk(2, 1)
+    expected = real_quantize(y, means, scales)
+    assert seen["k"].dtype == torch.int32 and torch.equal(seen["k"], expected)
+    assert (expected != 0).any() and (expected % 2 != 0).any()  # a real path, not all zeros
+
+
+def test_online_step_reaches_h_s_and_its_rate_is_the_bitstream(tcq_dataset: Path, tcq_ckpt: Path) -> None:
+    """After one ``online`` step ``h_s`` has gradient, and the loss's rate term (TCQ's cell
+    probabilities at continuous scales) is the real rANS length of the chosen indices within 3%."""
+    model, q = _model_and_quantizer(tcq_ckpt, tcq_dataset)
+    y, z_hat, x = LatentDataset(tcq_dataset, ("y", "z_hat", "x")).batch(torch.arange(16))
+    model.zero_grad(set_to_none=True)
+    loss, metrics = _step(model, "hyper-decoder", [y, z_hat, x], 0.01, q=q)
+    loss.backward()
+    last = model.h_s[-1].weight.grad
+    M = model.M
+    assert last[:M].abs().sum() > 0 and last[M:].abs().sum() > 0  # scales (rate) and means (distortion)
+    with torch.no_grad():
+        scales, means = model.h_s(z_hat).chunk(2, 1)
+        k = q.quantize(y, means, scales)
+        stream_bits = 8 * len(q.encode(k, scales))  # one stream: 16 small latents, one header
+    model_bits = metrics["bpp_y"] * x.shape[0] * x.shape[2] * x.shape[3]
+    assert model_bits == pytest.approx(stream_bits, rel=0.03)
+
+
+def test_stale_strategy_keeps_the_dataset_indices(tcq_dataset: Path, tcq_ckpt: Path, tmp_path: Path) -> None:
+    """``stale`` trains on the stored indices: its loss is that of the dataset's indices, which the
+    current weights would not all choose again; ``online`` and ``stale`` give different models."""
+    model, q = _model_and_quantizer(tcq_ckpt, tcq_dataset)
+    k, z_hat, x = LatentDataset(tcq_dataset, ("indices", "z_hat", "x")).batch(torch.arange(8))
+    loss, _ = _step(model, "hyper-decoder", [k, z_hat, x], 0.01, q=q)
+    scales, means = model.h_s(z_hat).chunk(2, 1)
+    expected = 0.01 * 255**2 * torch.mean((model.g_s(q.dequantize(k, means)) - x) ** 2) \
+        - torch.log2(q.likelihoods(k, scales)).sum() / (x.shape[0] * x.shape[2] * x.shape[3])
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    recs = {}
+    for strategy in ("online", "stale"):
+        cfg = RetrainConfig("hyper-decoder", steps=3, batch_size=4, strategy=strategy)
+        recs[strategy] = retrain(cfg, tcq_ckpt, tcq_dataset, tmp_path / f"{strategy}.ckpt", progress=False)
+        assert recs[strategy]["config"]["strategy"] == strategy and recs[strategy]["quantizer"] == "tcq"
+    a, b = (load_checkpoint(tmp_path / f"{s}.ckpt")[0] for s in ("online", "stale"))
+    assert not torch.equal(a.h_s[-1].weight, b.h_s[-1].weight)
+
+
+def test_cli_strategy(tcq_dataset: Path, tcq_ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run_cli("retrain", "hyper-decoder", "-m", tcq_ckpt, "--latents", tcq_dataset, "--steps", "2",
+                   "--strategy", "stale", "-o", tmp_path / "s.ckpt") == 0
+    assert "stale indices" in capsys.readouterr().out
+    assert run_cli("retrain", "hyper-decoder", "-m", tcq_ckpt, "--latents", tcq_dataset, "--steps", "2",
+                   "--strategy", "later", "-o", tmp_path / "x.ckpt") == 2
+    assert "unknown retraining strategy 'later'" in capsys.readouterr().err
+    assert not (tmp_path / "x.ckpt").exists()
