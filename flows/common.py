@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 import yaml
 from prefect import get_run_logger
 
-from lic.config import DATA_DIR, retrain_modes
+from lic.config import DATA_DIR, Family, RetrainPlan
 from lic.errors import LicError
 
 PARAMS = Path("params.yaml")
@@ -52,9 +52,14 @@ def load_params(path: Path = PARAMS) -> dict[str, Any]:
         raise LicError(f"{path}: no such params file") from None
 
 
-def variants(quantizer: str) -> tuple[str, ...]:
-    """The model families of a quantizer: ``base`` (phase 1), then each retraining mode."""
-    return ("base",) + retrain_modes(quantizer)
+def variants(quantizer: str, params: dict[str, Any]) -> tuple[str, ...]:
+    """The model families of a quantizer: ``base`` (phase 1), then each retraining family of
+    ``params.yaml``'s ``retrain`` section (:class:`lic.config.RetrainPlan`)."""
+    return ("base",) + tuple(f.name for f in retrain_plan(params).families(quantizer))
+
+
+def retrain_plan(params: dict[str, Any]) -> RetrainPlan:
+    return RetrainPlan.split(params.get("retrain", {}))[0]
 
 
 def family(quantizer: str, variant: str, seed: int = 0) -> Path:
@@ -66,8 +71,18 @@ def checkpoint(quantizer: str, variant: str, key: str, seed: int = 0) -> Path:
     return family(quantizer, variant, seed) / f"{key}.ckpt"
 
 
-def latents(quantizer: str, key: str, seed: int = 0) -> Path:
-    return run_root(seed) / "latents" / f"{quantizer}-{key}.zarr"
+def latents(quantizer: str, key: str, seed: int = 0, family: str | None = None) -> Path:
+    """The dataset of a base model, or the one a later round of ``family`` is retrained on."""
+    return run_root(seed) / "latents" / f"{quantizer}-{family + '-' if family else ''}{key}.zarr"
+
+
+def source(quantizer: str, family: Family, key: str, seed: int = 0) -> tuple[Path, Path]:
+    """``(checkpoint, dataset)`` a family's run starts from: the base and its dataset for round 1,
+    else the previous round's checkpoint and this round's dataset (the first one for the control)."""
+    if family.round == 1:
+        return checkpoint(quantizer, "base", key, seed), latents(quantizer, key, seed)
+    data = latents(quantizer, key, seed, family.name) if family.new_latents else latents(quantizer, key, seed)
+    return checkpoint(quantizer, family.previous().name, key, seed), data
 
 
 def evaluation(name: str, seed: int = 0) -> Path:

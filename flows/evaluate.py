@@ -40,7 +40,7 @@ def check(variant: str, seed: str = "0") -> None:
     have no seed); ``seed`` one of its ``seeds``."""
     p = load_params()
     codecs = EvaluateConfig(**p["evaluate"]).codecs
-    choose(variant, [f"{q}-{v}" for q in QUANTIZERS for v in variants(q)] + list(codecs), "model family or codec")
+    choose(variant, [f"{q}-{v}" for q in QUANTIZERS for v in variants(q, p)] + list(codecs), "model family or codec")
     if seed_of(p, seed) and variant in codecs:
         raise LicError(f"{variant} is a classical anchor: it has no seed")
 

@@ -2,7 +2,8 @@
 
 ``latents.shards`` splits the generation into shards of whole chunks, submitted to the task runner
 ``params.yaml`` names (``runner``; a Dask cluster among them): each worker writes its shard into the
-one Zarr group, and the last to finish marks it complete.
+one Zarr group, and the last to finish marks it complete. With a ``family`` of a later round, the
+dataset is made from the previous round's model, as that family's next round is retrained on.
 """
 
 from __future__ import annotations
@@ -13,32 +14,39 @@ import torch
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import check_run, checkpoint, latents, load_params, main, seed_of, tcq_coding, with_seed
+from flows.common import check_run, choose, load_params, main, retrain_plan, seed_of, source, tcq_coding, with_seed
 from flows.runners import RunnerConfig, with_runner
-from lic.config import LatentsConfig
+from lic.config import Family, LatentsConfig
 from lic.latents import make_latents as make
 from lic.quantizers import QUANTIZERS
 
 
 @task(retries=1, cache_policy=NO_CACHE)  # a shard resumes chunk by chunk
 def quantize_shard(ckpt: str, out: str, images: str, quantizer: str, qparams: dict, cfg: LatentsConfig,
-                   shard: tuple[int, int], threads: int) -> str:
+                   parent: str | None, shard: tuple[int, int], threads: int) -> str:
     torch.set_num_threads(threads)
-    make(Path(ckpt), Path(out), Path(images), quantizer, qparams, cfg, resume=True, progress=False, shard=shard)
+    make(Path(ckpt), Path(out), Path(images), quantizer, qparams, cfg, resume=True, progress=False, shard=shard,
+         parent=Path(parent) if parent else None)
     return out
 
 
-def check(quantizer: str, key: str, seed: str = "0") -> None:
-    check_run(quantizer, key, seed, QUANTIZERS)
+def check(quantizer: str, key: str, seed: str = "0", family: str = "") -> None:
+    p = check_run(quantizer, key, seed, QUANTIZERS)
+    if family:
+        later = [f.name for f in retrain_plan(p).families(quantizer) if f.new_latents]
+        choose(family, later, f"later-round family for {quantizer}")
 
 
 @flow(name="make_latents")
-def make_latents(quantizer: str, key: str, seed: str = "0") -> str:
+def make_latents(quantizer: str, key: str, seed: str = "0", family: str = "") -> str:
     p = load_params()
     s = seed_of(p, seed)
     cfg = LatentsConfig(**with_seed(p["latents"], s))
-    args = (str(checkpoint(quantizer, "base", key, s)), str(latents(quantizer, key, s)),
-            p["data"]["train_images"], quantizer, tcq_coding(p, quantizer), cfg)
+    fam = Family.parse(family) if family else Family("decoder")
+    ckpt, out = source(quantizer, fam, key, s)  # a later round's: the previous round's model, a new dataset
+    parent = source(quantizer, fam.previous(), key, s)[1] if family else None
+    args = (str(ckpt), str(out), p["data"]["train_images"], quantizer, tcq_coding(p, quantizer), cfg,
+            str(parent) if parent else None)
     threads = RunnerConfig.from_params(p).torch_threads
     shards = [quantize_shard.submit(*args, (i, cfg.shards), threads) for i in range(cfg.shards)]
     return [f.result() for f in shards][0]  # a failed shard fails the flow

@@ -2,7 +2,8 @@
 
 The bundled data; then, for each seed of ``params.yaml``: pretrain (the shared base, then USQ and
 TCQ at every lambda; the zoo profile imports the USQ bases and fine-tunes TCQ from them), make
-latent datasets, retrain (each mode of :func:`lic.config.retrain_modes`) and evaluate every family;
+latent datasets, retrain (each family of :class:`lic.config.RetrainPlan`; a later round after the
+previous one, on a dataset made from its models) and evaluate every family;
 then the Pillow anchors and the report. Each step is the same subflow a DVC stage runs, submitted
 as a task to the runner ``params.yaml`` names (``runner``): steps run as soon as the ones they read
 from are done, up to ``runner.workers`` at once, so the fine-tunes, the latent datasets, the
@@ -21,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import UnfinishedRun
 from prefect.futures import PrefectFuture, wait
 
-from flows.common import load_params, main, variants
+from flows.common import load_params, main, retrain_plan, variants
 from flows.data import data
 from flows.evaluate import evaluate
 from flows.make_latents import make_latents
@@ -30,7 +31,7 @@ from flows.report import report
 from flows.retrain import retrain
 from flows.runners import RunnerConfig, with_runner
 from flows.zoo import zoo_import
-from lic.config import EvaluateConfig, retrain_modes
+from lic.config import EvaluateConfig
 from lic.errors import LicError
 
 STEPS: dict[str, Callable[..., Any]] = {"pretrain": pretrain, "make_latents": make_latents, "retrain": retrain,
@@ -68,14 +69,18 @@ def pipeline() -> str:
         # the zoo profile imports each lambda's USQ base, and fine-tunes TCQ from it
         imported = {key: run("zoo", key) for key in p["lmbdas"]} if "zoo" in p else {}
         for q in p["quantizers"]:
-            family: dict[str, list[PrefectFuture]] = {kind: [] for kind in variants(q)}
+            family: dict[str, list[PrefectFuture]] = {kind: [] for kind in variants(q, p)}
             for key in p["lmbdas"]:
                 start = [imported[key]] if imported else base
                 model = imported[key] if imported and q == "usq" else run("pretrain", q, key, seed, after=start)
                 dataset = run("make_latents", q, key, seed, after=[model])
                 family["base"].append(model)
-                for mode in retrain_modes(q):
-                    family[mode].append(run("retrain", mode, q, key, seed, after=[dataset]))
+                for fam in retrain_plan(p).families(q):
+                    after = [dataset] if fam.round == 1 else [family[fam.previous().name][-1]]
+                    if fam.new_latents:
+                        after = [run("make_latents", q, key, seed, fam.name, after=after)]
+                        futures += after
+                    family[fam.name].append(run("retrain", fam.name, q, key, seed, after=after))
             for kind, done in family.items():
                 futures.append(run("evaluate", f"{q}-{kind}", seed, after=done))
             futures += [f for done in family.values() for f in done]

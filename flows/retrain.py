@@ -1,4 +1,6 @@
-"""Phases 3 and 4 flow: retrain the decoder, the hyper-decoder and decoder, or the control."""
+"""Phases 3 and 4 flow: retrain one family's model at one lambda (:class:`lic.config.Family`: the
+decoder, the hyper-decoder and decoder with online or stale indices, or the control; round ``r > 1``
+continues round ``r - 1``'s model)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import (check_run, checkpoint, choose, latents, load_params, log_progress, main, seed_of,
-                          with_seed)
-from lic.config import RetrainConfig, retrain_modes
+from flows.common import (check_run, checkpoint, choose, load_params, log_progress, main, seed_of, source,
+                          variants, with_seed)
+from lic.config import Family, RetrainConfig, RetrainPlan
 from lic.quantizers import QUANTIZERS
 from lic.retrain import retrain as run
 
@@ -21,18 +23,19 @@ def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
     return out
 
 
-def check(mode: str, quantizer: str, key: str, seed: str = "0") -> None:
-    check_run(quantizer, key, seed, QUANTIZERS)
-    choose(mode, retrain_modes(quantizer), f"retraining mode for {quantizer}")
+def check(family: str, quantizer: str, key: str, seed: str = "0") -> None:
+    p = check_run(quantizer, key, seed, QUANTIZERS)
+    choose(family, variants(quantizer, p)[1:], f"retraining family for {quantizer}")
 
 
 @flow(name="retrain")
-def retrain(mode: str, quantizer: str, key: str, seed: str = "0") -> str:
+def retrain(family: str, quantizer: str, key: str, seed: str = "0") -> str:
     p = load_params()
     s = seed_of(p, seed)
-    cfg = RetrainConfig(mode=mode, **with_seed(p["retrain"], s))
-    return retrain_model(cfg, str(checkpoint(quantizer, "base", key, s)), str(latents(quantizer, key, s)),
-                         str(checkpoint(quantizer, mode, key, s)))
+    fam = Family.parse(family)
+    cfg = RetrainConfig(mode=fam.mode, strategy=fam.strategy, **with_seed(RetrainPlan.split(p["retrain"])[1], s))
+    base, dataset = source(quantizer, fam, key, s)
+    return retrain_model(cfg, str(base), str(dataset), str(checkpoint(quantizer, family, key, s)))
 
 
 if __name__ == "__main__":

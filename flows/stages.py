@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, eval_dir, evaluation, family, latents,
-                          load_params, variants)
-from lic.config import retrain_modes
+                          load_params, source, variants)
+from lic.config import RetrainPlan
 from lic.errors import LicError
 from lic.quantizers import QUANTIZERS
 from lic.report import METRICS_JSON, PER_IMAGE, PLOTS, README, TABLE_CSV, TABLE_MD
@@ -100,15 +100,28 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
                          deps=(TRAIN, str(checkpoint(q, "base", "${key}", seed))),
                          params=(*LATENTS_PARAMS, *(("tcq.code",) if q == "tcq" else ())),
                          outs=(str(latents(q, "${key}", seed)),)))
+    plan, run_keys = RetrainPlan.split(params.get("retrain", {}))
+    run_params = tuple(f"retrain.{k}" for k in run_keys)  # not strategies or rounds: those add families
     for q in QUANTIZERS:
         ckpt = checkpoint(q, "${item.mode}", "${item.key}", seed)
+        first = [f.name for f in plan.families(q) if f.round == 1]
         out.append(Stage(f"retrain-{q}{tag}", "retrain", ("${item.mode}", q, "${item.key}", *arg),
-                         matrix={"mode": list(retrain_modes(q)), "key": "${lmbdas}"},
+                         matrix={"mode": first, "key": "${lmbdas}"},
                          deps=(str(checkpoint(q, "base", "${item.key}", seed)), str(latents(q, "${item.key}", seed))),
-                         params=("retrain",), outs=(str(ckpt),), uncached=(str(ckpt.with_suffix(".json")),)))
+                         params=run_params, outs=(str(ckpt),), uncached=(str(ckpt.with_suffix(".json")),)))
+        for fam in (f for f in plan.families(q) if f.round > 1):
+            start, data = source(q, fam, "${key}", seed)
+            if fam.new_latents:
+                out.append(Stage(f"latents-{q}-{fam.name}{tag}", "make_latents", (q, "${key}", str(seed), fam.name),
+                                 foreach="${lmbdas}", deps=(TRAIN, str(start), str(source(q, fam.previous(), "${key}", seed)[1])),
+                                 params=(*LATENTS_PARAMS, *(("tcq.code",) if q == "tcq" else ())), outs=(str(data),)))
+            ckpt = checkpoint(q, fam.name, "${key}", seed)
+            out.append(Stage(f"retrain-{q}-{fam.name}{tag}", "retrain", (fam.name, q, "${key}", *arg),
+                             foreach="${lmbdas}", deps=(str(start), str(data)), params=run_params, outs=(str(ckpt),),
+                             uncached=(str(ckpt.with_suffix(".json")),)))
     for q in QUANTIZERS:
         result = evaluation(f"{q}-${{item}}", seed)
-        out.append(Stage(f"evaluate-{q}{tag}", "evaluate", (f"{q}-${{item}}", *arg), foreach=list(variants(q)),
+        out.append(Stage(f"evaluate-{q}{tag}", "evaluate", (f"{q}-${{item}}", *arg), foreach=list(variants(q, params)),
                          deps=(TEST, str(family(q, "${item}", seed))),
                          params=("tcq.code",) if q == "tcq" else (),
                          outs=(str(result), str(result.with_suffix(".csv")))))

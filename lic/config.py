@@ -118,10 +118,72 @@ class RetrainConfig:
             raise LicError("steps, batch size and weighting_every must be at least 1 and the learning rate positive")
 
 
-def retrain_modes(quantizer: str) -> tuple[str, ...]:
-    """The retraining modes that apply to a quantizer: the hyper-decoder needs USQ, whose indices
-    are recomputed at every step."""
-    return RETRAIN_MODES if quantizer == "usq" else tuple(m for m in RETRAIN_MODES if m != "hyper-decoder")
+@dataclass(frozen=True)
+class Family:
+    """A family of retrained models, named ``<mode>[-stale][-r<round>]``: phase 3 (``decoder``),
+    phase 4 (``hyper-decoder``, with ``online`` or ``stale`` indices) or the ``control``. Round
+    ``r > 1`` retrains round ``r - 1``'s models for as many steps again, on a dataset made from
+    them (the control on the first dataset: its noise does not depend on the weights)."""
+
+    mode: str
+    strategy: str = "online"
+    round: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.mode + ("-stale" if self.strategy == "stale" else "") + (f"-r{self.round}" if self.round > 1 else "")
+
+    @classmethod
+    def parse(cls, name: str) -> "Family":
+        mode, _, last = name.rpartition("-r")
+        rnd = int(last) if mode and last.isdigit() and int(last) > 1 else 1
+        mode = mode if rnd > 1 else name
+        strategy = "stale" if mode.endswith("-stale") else "online"
+        mode = mode.removesuffix("-stale")
+        fam = cls(mode, strategy, rnd)
+        if mode not in RETRAIN_MODES or fam.name != name or (strategy == "stale" and mode != "hyper-decoder"):
+            raise LicError(f"not a retraining family: {name!r} (<mode>[-stale][-r<round>], mode one of {RETRAIN_MODES})")
+        return fam
+
+    def previous(self) -> "Family | None":
+        """The family this one continues (round ``r - 1``), or ``None`` for round 1."""
+        return Family(self.mode, self.strategy, self.round - 1) if self.round > 1 else None
+
+    @property
+    def new_latents(self) -> bool:
+        """Whether this round quantizes its training latents afresh (from the previous round's models)."""
+        return self.round > 1 and self.mode != "control"
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """The families the pipeline retrains: phase 4 with each of ``strategies``, and ``rounds``
+    rounds of every mode whose dataset depends on what it retrains (TCQ's decoder, whose
+    sensitivity weights the search; phase 4 with stale indices), each with a control round."""
+
+    strategies: tuple[str, ...] = ("online",)
+    rounds: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strategies", tuple(self.strategies))
+        bad = [s for s in self.strategies if s not in STRATEGIES]
+        if bad or not self.strategies or len(set(self.strategies)) < len(self.strategies):
+            raise LicError(f"retrain.strategies must list some of {STRATEGIES} once each, got {list(self.strategies)}")
+        if not 1 <= self.rounds <= 9:
+            raise LicError(f"retrain.rounds must lie in 1..9, got {self.rounds}")
+
+    @classmethod
+    def split(cls, section: dict[str, Any]) -> tuple["RetrainPlan", dict[str, Any]]:
+        """A ``retrain`` section of ``params.yaml``: the plan, and the rest (a run's :class:`RetrainConfig`)."""
+        rest = dict(section)
+        plan = {k: rest.pop(k) for k in ("strategies", "rounds") if k in rest}
+        return cls(**plan), rest
+
+    def families(self, quantizer: str) -> tuple[Family, ...]:
+        first = [Family("decoder"), Family("control")] + [Family("hyper-decoder", s) for s in self.strategies]
+        again = [f for f in first if (f.mode, quantizer) == ("decoder", "tcq") or f.strategy == "stale"]
+        again += [Family("control")] if again else []
+        return tuple(first) + tuple(Family(f.mode, f.strategy, r) for r in range(2, self.rounds + 1) for f in again)
 
 
 @dataclass(frozen=True)

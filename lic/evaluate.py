@@ -21,6 +21,7 @@ from PIL import Image, features
 from pytorch_msssim import ms_ssim as _ms_ssim
 from tqdm import tqdm
 
+from lic.checkpoint import read_checkpoint
 from lic.codec import Codec
 from lic.config import CLASSICAL_CODECS, EvaluateConfig
 from lic.data import load_image
@@ -67,6 +68,7 @@ class Evaluation:
     rows: list[ImageResult] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    models: dict[str, dict] = field(default_factory=dict)  # per point: how its model was retrained
 
     def points(self) -> list[str]:
         return list(dict.fromkeys(r.point for r in self.rows))
@@ -88,6 +90,7 @@ class Evaluation:
             "points": self.points(),
             "images": sorted({r.image for r in self.rows}),
             "failed": self.failed,
+            **({"models": self.models} if self.models else {}),
         }
 
     def write(self, out_json: Path) -> Path:
@@ -153,7 +156,17 @@ def evaluate_checkpoints(
     params = quantizer_params or {}
     coders = {str(p): _lic_coder(Codec.from_checkpoint(p, device), quantizer, params) for p in checkpoints}
     label = " ".join([quantizer or "own quantizer"] + [f"{k}={v}" for k, v in params.items()])
-    return _run(Evaluation(name, f"lic mean-scale hyperprior, {label}, real bitstreams"), images, coders, progress)
+    models = {str(p): _retraining(p) for p in checkpoints}
+    ev = Evaluation(name, f"lic mean-scale hyperprior, {label}, real bitstreams",
+                    models={p: m for p, m in models.items() if m})
+    return _run(ev, images, coders, progress)
+
+
+def _retraining(checkpoint: Path) -> dict:
+    """What a results file keeps of a retrained checkpoint's record: mode, strategy, round, times."""
+    rec = (read_checkpoint(checkpoint).get("meta") or {}).get("retrain") or {}
+    keep = {k: rec[k] for k in ("mode", "round", "wall_s", "cumulative_wall_s") if k in rec}
+    return keep | ({"strategy": rec["config"].get("strategy", "online")} if "config" in rec else {})
 
 
 def _pillow_coder(fmt: str, quality: int) -> Coder:

@@ -11,12 +11,15 @@ Arrays are chunked along the sample axis and zstd-compressed:
     means    float32, scales float32       N x M x P/16 x P/16
     z_hat    float32  N x N' x P/64 x P/64 quantized hyper-latent
 
-The group's attributes hold the provenance (see :func:`provenance`). Generation writes chunk by
+The group's attributes hold the provenance (see :func:`provenance`), with the dataset's lineage: a
+dataset made from a retrained model for another round names its ``parent`` dataset and is one
+round later. Generation writes chunk by
 chunk; chunk ``i`` depends only on ``(seed, i)``, so a killed run resumes where it stopped and
 ends with the same arrays as an uninterrupted one. Shard ``i`` of ``n`` writes a contiguous range
 of whole chunks, so ``n`` processes (or Dask workers) fill one group together; each marks its
 chunks in the ``done`` array (one file per chunk, so writers never share a file), and whichever
-finds every chunk done writes ``complete: true``. Readers refuse a group without it.
+finds every chunk done writes ``complete: true``. Readers refuse a group without it. The
+``seconds`` array holds each chunk's generation time (its sum is the dataset's compute cost).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import math
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +55,21 @@ def encoder_fingerprint(model: torch.nn.Module) -> str:
     return weights_fingerprint(model.state_dict(), ENCODER_PREFIXES)
 
 
-def provenance(model: Hyperprior, q: Quantizer, images: Path, cfg: LatentsConfig) -> dict[str, Any]:
+def lineage(checkpoint_fingerprint: str, parent: Path | None = None) -> dict[str, Any]:
+    """A dataset's place in a chain of retraining rounds: ``round`` 1 without ``parent``, else the
+    parent's round plus one, with the parent's path, round and checkpoint fingerprint."""
+    if parent is None:
+        return {"round": 1, "checkpoint_fingerprint": checkpoint_fingerprint, "parent": None}
+    up = dict(open_latents(parent).attrs.get("lineage") or {"round": 1, "checkpoint_fingerprint": None})
+    return {"round": up["round"] + 1, "checkpoint_fingerprint": checkpoint_fingerprint,
+            "parent": {"path": str(parent), "round": up["round"], "checkpoint_fingerprint": up["checkpoint_fingerprint"]}}
+
+
+def provenance(model: Hyperprior, q: Quantizer, images: Path, cfg: LatentsConfig,
+               lineage: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a dataset was made from; two datasets with equal provenance hold equal arrays."""
     return {
+        "lineage": lineage,
         "encoder_fingerprint": encoder_fingerprint(model),
         "model_config": model.config.to_dict(),
         "quantizer": q.name,
@@ -76,14 +92,16 @@ def shard_chunks(n_chunks: int, shard: tuple[int, int]) -> range:
 
 def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | None = None,
                  quantizer_params: dict[str, Any] | None = None, cfg: LatentsConfig = LatentsConfig(),
-                 resume: bool = False, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> Path:
+                 resume: bool = False, progress: bool = True, shard: tuple[int, int] = (0, 1),
+                 parent: Path | None = None) -> Path:
     """Write (or, with ``resume``, complete) the latent dataset ``out`` (on ``cfg.device``).
 
     With ``shard=(i, n)``, only shard ``i``'s chunks; a shard joins the group another shard made.
+    ``parent``: the dataset of the previous round, which ``checkpoint`` was retrained on.
     """
-    model, _ = load_checkpoint(checkpoint, cfg.device)
+    model, obj = load_checkpoint(checkpoint, cfg.device)
     q = model.quantizer_for(quantizer, **(quantizer_params or {}))
-    prov = provenance(model, q, images, cfg)
+    prov = provenance(model, q, images, cfg, lineage(obj["fingerprint"], parent))
     out = Path(out)
     if not out.exists():
         _create(out, model, prov, cfg)
@@ -104,10 +122,12 @@ def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | Non
     sampler = PatchSampler.from_folder(images, cfg.patch_size, cfg.chunk)
     name = q.name + (f" shard {shard[0]}/{shard[1]}" if shard[1] > 1 else "")
     for i in tqdm(todo, desc=f"latents {name}", disable=not progress, dynamic_ncols=True):
+        t0 = time.perf_counter()
         lo, hi = i * cfg.chunk, min(cfg.patches, (i + 1) * cfg.chunk)
         x = sampler.sample(torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))[: hi - lo].to(cfg.device)
         for key, value in _encode(model, q, x).items():
             group[key][lo:hi] = value
+        group["seconds"][i] = time.perf_counter() - t0
         done[i] = True  # after the chunk's data
     if bool(done[:].all()) and not group.attrs.get("complete"):
         group.attrs.update({"complete": True, "created": dt.datetime.now(dt.timezone.utc).isoformat()})
@@ -127,6 +147,7 @@ def _create(out: Path, model: Hyperprior, prov: dict[str, Any], cfg: LatentsConf
         group.create_array(key, shape=(n, *shape), chunks=(chunk, *shape), dtype=dtype,
                            compressors=zarr.codecs.ZstdCodec(level=3))
     group.create_array("done", shape=(math.ceil(n / chunk),), chunks=(1,), dtype="bool", fill_value=False)
+    group.create_array("seconds", shape=(math.ceil(n / chunk),), chunks=(1,), dtype="float64", fill_value=0.0)
     group.attrs.update({**prov, "code_version": __version__, "complete": False})
     try:
         os.rename(tmp, out)
@@ -167,6 +188,11 @@ def open_latents(path: Path) -> zarr.Group:
     if not group.attrs.get("complete"):
         raise LicError(f"{path}: dataset is incomplete (generation was interrupted); rerun with --resume")
     return group
+
+
+def generation_seconds(group: zarr.Group) -> float:
+    """Compute seconds spent on the dataset's chunks (0 for datasets of an older lic)."""
+    return float(group["seconds"][:].sum()) if "seconds" in group else 0.0
 
 
 def staleness(group: zarr.Group, model: torch.nn.Module) -> list[str]:

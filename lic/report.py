@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 
 from lic.bdrate import LEVEL, RESAMPLES, bd_rate_ci, bd_rate_curves, load_per_image  # noqa: E402
 from lic.config import CLASSICAL_CODECS as ANCHORS  # noqa: E402
+from lic.config import Family  # noqa: E402
 from lic.errors import LicError  # noqa: E402
 from lic.fileio import atomic_write_bytes  # noqa: E402
 
@@ -41,7 +42,18 @@ def label(variant: str) -> str:
     if variant in ANCHORS:
         return f"{variant.upper()} (Pillow)"
     q, _, kind = variant.partition("-")
-    return f"{q.upper()} {LABELS.get(kind, kind)}"
+    fam = _family(kind)
+    if fam is None:
+        return f"{q.upper()} {LABELS.get(kind, kind)}"
+    stale = " (stale indices)" if fam.strategy == "stale" else ""
+    return f"{q.upper()} {LABELS[fam.mode]}{stale}" + (f", round {fam.round}" if fam.round > 1 else "")
+
+
+def _family(kind: str) -> Family | None:
+    try:
+        return Family.parse(kind)
+    except LicError:
+        return None
 
 
 def _read_results(path: Path) -> dict[str, Any]:
@@ -61,8 +73,8 @@ def load_results(eval_dir: Path) -> dict[str, dict[str, Any]]:
 
 def comparisons(variants: list[str]) -> list[tuple[str, str]]:
     """(test, anchor) pairs that exist among ``variants``: each retrained family against its base
-    and against its control (the same budget of noise-trained steps), TCQ against USQ, and every
-    family against JPEG."""
+    and against its control (the same budget of noise-trained steps: round ``r``'s control for
+    round ``r``), TCQ against USQ, and every family against JPEG."""
     pairs = []
     for v in variants:
         q, _, kind = v.partition("-")
@@ -70,11 +82,16 @@ def comparisons(variants: list[str]) -> list[tuple[str, str]]:
             pairs.append((v, f"{q}-base"))
     for v in variants:
         q, _, kind = v.partition("-")
-        if v not in ANCHORS and kind not in ("base", "control") and f"{q}-control" in variants:
-            pairs.append((v, f"{q}-control"))
-    for kind in ("base", "decoder", "control"):
-        if f"tcq-{kind}" in variants and f"usq-{kind}" in variants:
-            pairs.append((f"tcq-{kind}", f"usq-{kind}"))
+        fam = _family(kind)
+        if fam is None or fam.mode == "control":
+            continue
+        control = f"{q}-{Family('control', round=fam.round).name}"
+        if control in variants:
+            pairs.append((v, control))
+    for v in variants:
+        q, _, kind = v.partition("-")
+        if q == "tcq" and f"usq-{kind}" in variants:
+            pairs.append((v, f"usq-{kind}"))
     for v in variants:
         if v not in ANCHORS and "jpeg" in variants:
             pairs.append((v, "jpeg"))
@@ -106,7 +123,7 @@ def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path) -> pd.DataFrame
 def is_claim(test: str, anchor: str) -> bool:
     """The comparisons the report gives across seeds: retrained against control, TCQ against USQ,
     each family against JPEG."""
-    return anchor.endswith("-control") or (test[:3], anchor[:3]) == ("tcq", "usq") or anchor == "jpeg"
+    return anchor.partition("-")[2].startswith("control") or (test[:3], anchor[:3]) == ("tcq", "usq") or anchor == "jpeg"
 
 
 def seed_table(by_seed: dict[int, dict[str, dict[str, Any]]]) -> pd.DataFrame:
@@ -130,19 +147,42 @@ def seed_table(by_seed: dict[int, dict[str, dict[str, Any]]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _cell(r: pd.Series, col: str) -> str:
+    """``value [low, high]``; ``*`` marks an interval that excludes 0."""
+    if math.isnan(r[col]):
+        return "n/a"
+    mark = " *" if r[f"{col}_low"] > 0 or r[f"{col}_high"] < 0 else ""
+    return f"{r[col]:+.2f} [{r[f'{col}_low']:+.2f}, {r[f'{col}_high']:+.2f}]{mark}"
+
+
 def table_markdown(table: pd.DataFrame) -> str:
     """``value [low, high]`` per metric; ``*`` marks an interval that excludes 0."""
-    def cell(r: pd.Series, col: str) -> str:
-        if math.isnan(r[col]):
-            return "n/a"
-        mark = " *" if r[f"{col}_low"] > 0 or r[f"{col}_high"] < 0 else ""
-        return f"{r[col]:+.2f} [{r[f'{col}_low']:+.2f}, {r[f'{col}_high']:+.2f}]{mark}"
-
     shown = pd.DataFrame({"test": table["test"], "anchor": table["anchor"],
-                          **{f"BD-rate {METRICS[m].split(' ')[0]} %": table.apply(cell, axis=1, col=c)
+                          **{f"BD-rate {METRICS[m].split(' ')[0]} %": table.apply(_cell, axis=1, col=c)
                              for m, c in COLUMNS.items()},
                           "images": table.get("images", pd.Series(dtype=float)).fillna(0).astype(int)})
     return shown.to_markdown(index=False)
+
+
+def open_questions(results: dict[str, dict[str, Any]], table: pd.DataFrame) -> pd.DataFrame:
+    """The paper's open questions, one row per retrained family but the controls: its strategy and
+    round, its BD-rate (PSNR) against its base and against its control, and its retraining wall
+    time (every lambda's run, with the earlier rounds and the datasets made for later rounds)."""
+    rows = []
+    for v, res in results.items():
+        q, _, kind = v.partition("-")
+        fam = None if v in ANCHORS else _family(kind)
+        if fam is None or fam.mode == "control":
+            continue
+        row = {"quantizer": q.upper(), "family": LABELS[fam.mode], "strategy": fam.strategy if fam.mode ==
+               "hyper-decoder" else "", "round": fam.round}
+        for name, anchor in (("vs base", f"{q}-base"), ("vs control", f"{q}-{Family('control', round=fam.round).name}")):
+            hit = table[(table["test"] == v) & (table["anchor"] == anchor)] if len(table) else table
+            row[f"BD-rate {name} %"] = _cell(hit.iloc[0], COLUMNS["psnr-rgb"]) if len(hit) else "n/a"
+        walls = [m.get("cumulative_wall_s") for m in res.get("models", {}).values()]
+        row["retraining (min)"] = f"{sum(walls) / 60:.1f}" if walls and None not in walls else "n/a"
+        rows.append(row)
+    return pd.DataFrame(sorted(rows, key=lambda r: (r["quantizer"], r["family"], r["strategy"], r["round"])))
 
 
 def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
@@ -153,7 +193,7 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
     learned = [v for v in results if v not in ANCHORS]
     max_bpp = max((max(results[v]["results"]["bpp"]) for v in learned), default=2.0)
     colors = {"usq": {"base": "#08306b", "decoder": "#2171b5", "hyper-decoder": "#41b6c4", "control": "#9ecae1"},
-              "tcq": {"base": "#67000d", "decoder": "#cb181d", "control": "#fc9272"}}
+              "tcq": {"base": "#67000d", "decoder": "#cb181d", "hyper-decoder": "#f16913", "control": "#fc9272"}}
     markers = {"base": "o", "decoder": "s", "hyper-decoder": "D", "control": "v"}
     lines = {"base": "-", "decoder": "--", "hyper-decoder": "-.", "control": ":"}
     anchor_style = {"jpeg": ("0.35", "x"), "webp": ("0.55", "+"), "avif": ("0.7", "*")}
@@ -166,8 +206,11 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
                     label=label(v), markersize=6)
             continue
         q, _, kind = v.partition("-")
-        ax.plot(r, d, color=colors.get(q, {}).get(kind, "tab:green"), marker=markers.get(kind, "^"),
-                linestyle=lines.get(kind, "-"), label=label(v), markersize=5, linewidth=1.5)
+        fam = _family(kind)
+        mode = fam.mode if fam else kind
+        marker = "*" if fam and fam.round > 1 else "P" if fam and fam.strategy == "stale" else markers.get(mode, "^")
+        ax.plot(r, d, color=colors.get(q, {}).get(mode, "tab:green"), marker=marker, linestyle=lines.get(mode, "-"),
+                label=label(v), markersize=7 if marker == "*" else 5, linewidth=1.5)
     for res in (published or {}).values():
         if metric in res["results"]:
             r, d = _curve(res, metric)
@@ -209,6 +252,7 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = bd_table(results, eval_dir)
+    questions = open_questions(results, table)
     table.to_csv(out_dir / TABLE_CSV, index=False, float_format="%.3f")
     md = table_markdown(table) if len(table) else "(no comparisons)"
     (out_dir / TABLE_MD).write_text(md + "\n")
@@ -256,6 +300,13 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
         "",
         md,
         "",
+        *([] if not len(questions) else [
+            "## Open questions: phase 4 on TCQ, and rounds", "",
+            "Each retrained family's strategy (phase 4: `online` quantizes every batch again, `stale` keeps the",
+            "dataset's indices) and round (round r retrains round r-1's models on a dataset made from them),",
+            "its BD-rate (PSNR) against its base and against its control of equal steps, and its retraining",
+            "wall time over all lambdas (with earlier rounds and the datasets they made):", "",
+            questions.to_markdown(index=False), ""]),
         *([] if not len(spread) else [
             "## Across seeds", "",
             f"BD-rate in % (PSNR, mean curves) of the claims for each of the {len(by_seed)} seeds (training, latent",

@@ -14,6 +14,11 @@
   training perturbation of ``y``), to separate the gain of true quantization from that of more
   training.
 
+The record (``out.json`` and the checkpoint's ``meta.retrain``) holds the run's ``round`` (one more
+than its starting checkpoint's, when that was retrained too), its ``wall_s``, and its
+``cumulative_wall_s``: this run, the dataset's generation when the dataset is a later round's, and
+the starting checkpoint's own cumulative time.
+
 Under ``torchrun`` the learning networks train data-parallel (:mod:`lic.distributed`): rank ``r``
 draws its batches from seed ``seed + r * 1000003``, and rank 0 writes the checkpoint.
 """
@@ -21,6 +26,7 @@ draws its batches from seed ``seed + r * 1000003``, and rank 0 writes the checkp
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -34,7 +40,7 @@ from lic.checkpoint import load_checkpoint, save_checkpoint, training_lambda, we
 from lic.config import RetrainConfig
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
-from lic.latents import LatentDataset, open_latents, staleness
+from lic.latents import LatentDataset, generation_seconds, open_latents, staleness
 from lic.models import Hyperprior
 from lic.quantizers import Quantizer, Sensitivity
 from lic.train import rate_distortion
@@ -47,6 +53,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             on_log: Callable[[int, dict[str, float]], None] | None = None, log_every: int = 50,
             progress: bool = True) -> dict[str, float | str | list[str]]:
     """Retrain ``checkpoint`` on dataset ``latents``; writes checkpoint ``out`` and ``out.json`` metrics."""
+    t0 = time.perf_counter()
     world = distributed.start(cfg.device)
     device = world.device(cfg.device)
     model, obj = load_checkpoint(checkpoint, device)
@@ -93,8 +100,13 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         if on_log and (step % log_every == 0 or step == cfg.steps):
             on_log(step, metrics)
     model.eval()
+    before = (obj.get("meta") or {}).get("retrain") or {}
+    wall = time.perf_counter() - t0
+    later = (group.attrs.get("lineage") or {}).get("round", 1) > 1
     record = {**metrics, "mode": cfg.mode, "quantizer": q.name, "dataset": str(latents), "base_checkpoint": str(checkpoint),
-              "stale": stale, "config": asdict(cfg) | {"lmbda": lmbda}}
+              "stale": stale, "config": asdict(cfg) | {"lmbda": lmbda}, "round": before.get("round", 0) + 1,
+              "wall_s": wall, "cumulative_wall_s": wall + before.get("cumulative_wall_s", 0.0)
+              + (generation_seconds(group) if later else 0.0)}
     if len(set(distributed.gather(weights_fingerprint(model.state_dict()), world))) > 1:
         raise LicError("data-parallel ranks diverged: their weights differ")
     if world.main:

@@ -155,3 +155,34 @@ def test_report_overlays_a_published_curve_and_marks_intervals(tmp_path: Path) -
     assert "CompressAI mbt2018-mean (published)" not in plot(results, "psnr-rgb", tmp_path / "p.png", "t")
     with pytest.raises(LicError, match="not a readable results JSON"):
         make_report(ev, tmp_path / "out", "t", [tmp_path / "missing.json"])
+
+
+def test_report_tables_strategies_and_rounds_against_their_own_controls(tmp_path: Path) -> None:
+    """Round 2 is compared with round 2's control (equal steps), TCQ's phase 4 with USQ's; the
+    open-questions table gives each family's strategy, round, BD-rates and summed retraining time."""
+    from lic.report import comparisons, label, make_report
+
+    ev = tmp_path / "eval"
+    ev.mkdir()
+    images = _images(5)
+    scaled = lambda f: {k: ([r * f for r in rates], q) for k, (rates, q) in images.items()}  # noqa: E731
+    for name, factor in (("tcq-base", 1.0), ("tcq-control", 1.0), ("tcq-control-r2", 0.95), ("tcq-decoder", 0.9),
+                         ("tcq-decoder-r2", 0.8), ("tcq-hyper-decoder-stale", 0.85), ("usq-hyper-decoder-stale", 1.0)):
+        path = _family(ev / f"{name}.json", scaled(factor))
+        if name != "tcq-base":
+            res = json.loads(path.read_text())
+            res["models"] = {f"q{i}.ckpt": {"cumulative_wall_s": 30.0} for i in range(len(RATES))}
+            path.write_text(json.dumps(res))
+    pairs = comparisons(sorted(p.stem for p in ev.glob("*.json")))
+    assert ("tcq-decoder-r2", "tcq-control-r2") in pairs and ("tcq-decoder-r2", "tcq-control") not in pairs
+    assert ("tcq-hyper-decoder-stale", "usq-hyper-decoder-stale") in pairs
+    assert label("tcq-hyper-decoder-stale-r2") == "TCQ hyper-decoder + decoder retrained (stale indices), round 2"
+    make_report(ev, tmp_path / "out", "t")
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "## Open questions" in text
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| TCQ")]
+    assert [r[3] for r in rows if r[1] == "decoder retrained"] == ["1", "2"]
+    cells = next(r for r in rows if r[3] == "2")
+    assert cells[:4] == ["TCQ", "decoder retrained", "", "2"]
+    assert cells[4].startswith("-20.00") and cells[5].startswith("-15.79")  # 0.8 / 0.95 - 1
+    assert cells[6] == f"{30 * len(RATES) / 60:.1f}"

@@ -53,7 +53,7 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
     path, env = repo
     for root in (path / "artifacts", path / "artifacts" / "seed-1"):  # seeds 0 and 1
         for q, kinds in (("usq", ["base", "decoder", "control", "hyper-decoder"]),
-                         ("tcq", ["base", "decoder", "control"])):
+                         ("tcq", ["base", "decoder", "control", "hyper-decoder"])):
             for kind in kinds:
                 for key in TINY_PARAMS["lmbdas"]:
                     assert (root / "models" / f"{q}-{kind}" / f"{key}.ckpt").is_file()
@@ -81,7 +81,8 @@ def test_tcq_parameter_change_reruns_only_tcq_latents_and_followers(repo: tuple[
     try:
         assert _status(path, env) == {f"{stage}{seed}@{item}" for seed in ("", "-seed1")
                                       for stage, items in (("latents-tcq", ("q2", "q6")),
-                                                           ("evaluate-tcq", ("base", "decoder", "control")))
+                                                           ("evaluate-tcq", ("base", "decoder", "control",
+                                                                             "hyper-decoder")))
                                       for item in items}
     finally:
         (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
@@ -100,6 +101,39 @@ def test_new_hyperprior_marks_its_latent_datasets_changed(repo: tuple[Path, dict
     assert {"latents-usq@q2", "retrain-usq@decoder-q2", "retrain-usq@control-q2",
             "retrain-usq@hyper-decoder-q2"} <= changed
     assert not any(s.startswith("latents-tcq") or s.endswith("q6") for s in changed)
+
+
+def test_rounds_add_exactly_their_stages_and_chain_their_datasets(repo: tuple[Path, dict],
+                                                                 tmp_path: Path) -> None:
+    """``retrain.rounds: 2`` adds TCQ's round-2 decoder (a dataset made from the round-1 decoders)
+    and its control, and changes no stage that ran; the round-2 dataset names round 1's as its
+    parent (that its indices move: tests/test_tcq_retrain.py)."""
+    from lic.checkpoint import read_checkpoint
+    from lic.datasets import diff
+    from lic.latents import open_latents
+
+    copy = tmp_path / "repo"
+    shutil.copytree(repo[0], copy, symlinks=True)
+    env = dict(repo[1], PYTHONPATH=str(copy))
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["retrain"]["rounds"] = 2
+    (copy / "params.yaml").write_text(yaml.safe_dump(params))
+    _run([sys.executable, "-m", "flows.stages"], copy, env)
+    assert _status(copy, env) == {name for seed in ("", "-seed1") for name in (
+        *(f"{stage}{seed}@{key}" for stage in ("latents-tcq-decoder-r2", "retrain-tcq-decoder-r2",
+                                                "retrain-tcq-control-r2") for key in ("q2", "q6")),
+        f"evaluate-tcq{seed}@decoder-r2", f"evaluate-tcq{seed}@control-r2")}
+    _run([str(Path(sys.executable).parent / "dvc"), "repro", "retrain-tcq-decoder-r2@q2"], copy, env)
+    art = copy / "artifacts"
+    first, second = art / "latents" / "tcq-q2.zarr", art / "latents" / "tcq-decoder-r2-q2.zarr"
+    lineage = open_latents(second).attrs["lineage"]
+    assert lineage["round"] == 2 and lineage["parent"]["path"] == "artifacts/latents/tcq-q2.zarr"
+    assert lineage["parent"]["checkpoint_fingerprint"] == open_latents(first).attrs["lineage"]["checkpoint_fingerprint"] \
+        == read_checkpoint(art / "models" / "tcq-base" / "q2.ckpt")["fingerprint"]
+    assert lineage["checkpoint_fingerprint"] == read_checkpoint(art / "models" / "tcq-decoder" / "q2.ckpt")["fingerprint"]
+    assert isinstance(diff(first, second)["indices_differing"]["count"], int)
+    rec = json.loads((art / "models" / "tcq-decoder-r2" / "q2.json").read_text())
+    assert rec["round"] == 2 and rec["cumulative_wall_s"] > rec["wall_s"] > 0
 
 
 def test_flow_runs_are_completed_in_the_api(repo: tuple[Path, dict], prefect_api: str) -> None:

@@ -16,7 +16,7 @@ import yaml
 from conftest import TINY_PARAMS, write_tiny_photos
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = TINY_PARAMS | {"seeds": [0]}
+PARAMS = TINY_PARAMS | {"seeds": [0], "retrain": TINY_PARAMS["retrain"] | {"rounds": 2}}
 
 
 def _pipeline(root: Path, runner: dict, env: dict[str, str], test_images: Path) -> subprocess.CompletedProcess:
@@ -43,7 +43,10 @@ def test_dask_cluster_and_process_pool_give_the_same_outputs(tmp_path: Path, env
         assert run.returncode == 0, f"{kind}: {run.stderr[-3000:]}"
     a, b = tmp_path / "processes" / "artifacts", tmp_path / "dask" / "artifacts"
     ckpts = sorted(p.relative_to(a) for p in a.rglob("*.ckpt"))
-    assert len(ckpts) == 1 + 2 * (4 + 3)  # the base; per lambda, 4 USQ and 3 TCQ families
+    # the base; per lambda, 4 USQ and 6 TCQ families (base, decoder, control, hyper-decoder, round 2 of
+    # the decoder and of the control)
+    assert len(ckpts) == 1 + 2 * (4 + 6)
+    assert len(list(a.glob("latents/tcq-decoder-r2-*.zarr"))) == 2
     for rel in ckpts:
         assert read_checkpoint(a / rel)["fingerprint"] == read_checkpoint(b / rel)["fingerprint"], rel
     for rel in sorted(p.relative_to(a) for p in a.glob("latents/*.zarr")):

@@ -85,15 +85,16 @@ def test_stage_paths_come_from_flows_common() -> None:
 
 @pytest.mark.parametrize("args, says", [
     (["flows.evaluate", "nosuchvariant"], "unknown model family or codec 'nosuchvariant'"),
-    (["flows.evaluate", "tcq-hyper-decoder"], "unknown model family or codec"),
+    (["flows.evaluate", "tcq-decoder-r2"], "unknown model family or codec"),  # the demo runs one round
     (["flows.pretrain", "tcq", "base"], "the shared base model is trained with USQ noise"),
     (["flows.pretrain", "usq", "q0"], "unknown lambda key 'q0'; params.yaml and the pipeline define q1, q2"),
     (["flows.pretrain", "vq", "q1"], "unknown quantizer 'vq'"),
     (["flows.make_latents", "usq", "q9"], "unknown lambda key 'q9'"),
     (["flows.make_latents", "usq", "q1", "7"], "unknown seed '7'; params.yaml and the pipeline define 0"),
     (["flows.evaluate", "usq-base", "x"], "unknown seed 'x'"),
-    (["flows.retrain", "hyper-decoder", "tcq", "q1"], "unknown retraining mode for tcq 'hyper-decoder'"),
-    (["flows.retrain", "decoder", "usq"], "usage: python -m flows.retrain MODE QUANTIZER KEY [SEED]"),
+    (["flows.retrain", "hyper-decoder-stale-r2", "tcq", "q1"], "unknown retraining family for tcq 'hyper-decoder-stale-r2'"),
+    (["flows.retrain", "decoder", "usq"], "usage: python -m flows.retrain FAMILY QUANTIZER KEY [SEED]"),
+    (["flows.make_latents", "tcq", "q1", "0", "decoder-r2"], "unknown later-round family for tcq 'decoder-r2'"),
     (["flows.report", "extra"], "usage: python -m flows.report"),
     (["flows.data", "x"], "usage: python -m flows.data"),
     (["flows.pipeline", "x"], "usage: python -m flows.pipeline"),
@@ -111,7 +112,7 @@ PROFILES = sorted((ROOT / "profiles").glob("*.yaml")) + [ROOT / "params.yaml"]
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
 def test_every_profile_builds_its_typed_configs(path: Path) -> None:
     from flows.runners import RunnerConfig
-    from lic.config import EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
+    from lic.config import EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, RetrainPlan, TrainConfig
 
     p = yaml.safe_load(path.read_text())
     ModelConfig(**p["model"])
@@ -119,7 +120,9 @@ def test_every_profile_builds_its_typed_configs(path: Path) -> None:
         if phase in p["pretrain"]:
             TrainConfig(**{**p["pretrain"]["recipe"], **p["pretrain"][phase], "lmbda": 0.01})
     LatentsConfig(**p["latents"])
-    RetrainConfig(mode="decoder", **p["retrain"])
+    plan, run = RetrainPlan.split(p["retrain"])
+    assert plan.families("tcq")
+    RetrainConfig(mode="decoder", **run)
     EvaluateConfig(**p["evaluate"])
     RunnerConfig.from_params(p)
     assert stages.stages(p)

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from conftest import TINY, TINY_TRAIN, run_cli
-from lic.checkpoint import load_checkpoint
+from lic.checkpoint import load_checkpoint, read_checkpoint
+from lic.datasets import diff
 from lic.config import LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
-from lic.latents import LatentDataset, make_latents
+from lic.latents import LatentDataset, generation_seconds, make_latents, open_latents
 from lic.retrain import _step, retrain
 from lic.train import train
 
@@ -104,3 +105,26 @@ def test_cli_strategy(tcq_dataset: Path, tcq_ckpt: Path, tmp_path: Path, capsys:
                    "--strategy", "later", "-o", tmp_path / "x.ckpt") == 2
     assert "unknown retraining strategy 'later'" in capsys.readouterr().err
     assert not (tmp_path / "x.ckpt").exists()
+
+
+def test_a_second_round_chains_its_dataset_and_its_time(tcq_dataset: Path, tcq_ckpt: Path, train_images: Path,
+                                                        tmp_path: Path) -> None:
+    """Round 2 of TCQ decoder retraining: the dataset made from the round-1 model names round 1's
+    dataset as its parent and moved indices (the search weights follow the new decoder); the
+    round-2 model records its round and a cumulative time with round 1's and the dataset's."""
+    r1, r2 = tmp_path / "r1.ckpt", tmp_path / "r2.ckpt"
+    first = retrain(RetrainConfig("decoder", steps=20, lr=1e-3, batch_size=4), tcq_ckpt, tcq_dataset, r1,
+                    progress=False)
+    second_data = make_latents(r1, tmp_path / "r2.zarr", train_images, cfg=LatentsConfig(patches=16, patch_size=128,
+                               chunk=8), progress=False, parent=tcq_dataset)
+    group = open_latents(second_data)
+    lineage = group.attrs["lineage"]
+    assert lineage["round"] == 2 and lineage["parent"]["path"] == str(tcq_dataset)
+    assert lineage["parent"]["checkpoint_fingerprint"] == read_checkpoint(tcq_ckpt)["fingerprint"]
+    assert lineage["checkpoint_fingerprint"] == read_checkpoint(r1)["fingerprint"]
+    assert diff(tcq_dataset, second_data)["indices_differing"]["count"] > 0
+    assert generation_seconds(group) > 0
+    second = retrain(RetrainConfig("decoder", steps=2, batch_size=4), r1, second_data, r2, progress=False)
+    assert first["round"] == 1 and second["round"] == 2
+    assert second["cumulative_wall_s"] == pytest.approx(first["cumulative_wall_s"] + second["wall_s"]
+                                                        + generation_seconds(group))
