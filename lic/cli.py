@@ -316,6 +316,9 @@ def retrain(
                                  help="hyper-decoder: online (quantize every batch again) or stale (the dataset's indices)"),
     weighting_every: int = typer.Option(RetrainConfig.weighting_every, "--weighting-every",
                                         help="online TCQ: steps between refreshes of the decoder weighting"),
+    validation: float = typer.Option(RetrainConfig.validation, "--validation",
+                                     help="fraction of patches held out; keep the weights best on them"),
+    validate_every: int = typer.Option(RetrainConfig.validate_every, "--validate-every"),
     device: str = Device,
 ) -> None:
     """Phases 3/4: retrain the decoder (or hyper-decoder + decoder) on truly quantized latents."""
@@ -323,13 +326,14 @@ def retrain(
 
     cfg = RetrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, lmbda=lmbda, seed=seed,
                         device=device, allow_stale=allow_stale, strategy=strategy,
-                        weighting_every=weighting_every)
+                        weighting_every=weighting_every, validation=validation, validate_every=validate_every)
     rec = run(cfg, model, latents, out)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return
     stale = " (stale dataset)" if rec["stale"] else ""
     mode += f" ({strategy} indices)" if mode == "hyper-decoder" else ""
-    typer.echo(f"{out}: {mode}, {steps} steps, last batch PSNR {rec['psnr']:.2f} dB{stale}")
+    best = f", kept step {rec['validation']['best_step']} (validation)" if "validation" in rec else ""
+    typer.echo(f"{out}: {mode}, {steps} steps, last batch PSNR {rec['psnr']:.2f} dB{stale}{best}")
 
 
 @datasets_app.command("show")

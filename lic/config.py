@@ -96,6 +96,8 @@ class RetrainConfig:
     ``means`` and ``scales``; ``stale`` keeps the dataset's indices. ``weighting_every``: an
     ``online`` TCQ search weighted by the decoder takes ``g_s``'s channel sensitivity afresh every
     this many steps (one backward pass of ``g_s`` each, about 2.5 steps' worth at M=96).
+    ``validation``: the fraction of patches held out; the weights with the lowest loss on them,
+    measured every ``validate_every`` steps, are kept (see :mod:`lic.retrain`).
     """
 
     mode: str
@@ -108,14 +110,19 @@ class RetrainConfig:
     allow_stale: bool = False
     strategy: str = "online"
     weighting_every: int = 100
+    validation: float = 0.0  # fraction of the patches held out for early stopping (0: none)
+    validate_every: int = 50
 
     def __post_init__(self) -> None:
         if self.mode not in RETRAIN_MODES:
             raise LicError(f"unknown retraining mode {self.mode!r}; choose one of {RETRAIN_MODES}")
         if self.strategy not in STRATEGIES:
             raise LicError(f"unknown retraining strategy {self.strategy!r}; choose one of {STRATEGIES}")
-        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weighting_every < 1:
-            raise LicError("steps, batch size and weighting_every must be at least 1 and the learning rate positive")
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weighting_every < 1 or self.validate_every < 1:
+            raise LicError("steps, batch size, weighting_every and validate_every must be at least 1 and the learning "
+                           "rate positive")
+        if not 0 <= self.validation < 1:
+            raise LicError(f"validation must be a fraction in [0, 1), got {self.validation}")
 
 
 @dataclass(frozen=True)

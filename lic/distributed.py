@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from lic.checkpoint import weights_fingerprint
 from lic.errors import LicError
 
 
@@ -83,6 +84,17 @@ def gather(obj: Any, world: World) -> list[Any]:
     out: list[Any] = [None] * world.size
     dist.all_gather_object(out, obj)
     return out
+
+
+def check_in_step(model: torch.nn.Module, world: World, when: str = "") -> list[str]:
+    """Every rank's weight fingerprint, refusing ranks whose weights differ (a data-parallel bug
+    that would otherwise go unseen); ``[]`` in one process, which has nothing to compare."""
+    if world.size == 1:
+        return []
+    prints = gather(weights_fingerprint(model.state_dict()), world)
+    if len(set(prints)) > 1:
+        raise LicError(f"data-parallel ranks diverged{when}: their weights differ")
+    return prints
 
 
 def barrier(world: World) -> None:

@@ -19,6 +19,11 @@ than its starting checkpoint's, when that was retrained too), its ``wall_s``, an
 ``cumulative_wall_s``: this run, the dataset's generation when the dataset is a later round's, and
 the starting checkpoint's own cumulative time.
 
+With ``validation`` > 0, that fraction of the dataset's patches (the last ones) is held out of
+training; every ``validate_every`` steps the loss on them is measured under real quantization
+(``g_s``'s MSE on the dataset's ``y_hat``, for the control too; phase 4's loss with indices chosen
+afresh, whatever the strategy) and the weights with the lowest one are kept (early stopping).
+
 Under ``torchrun`` the learning networks train data-parallel (:mod:`lic.distributed`): rank ``r``
 draws its batches from seed ``seed + r * 1000003``, and rank 0 writes the checkpoint.
 """
@@ -26,17 +31,18 @@ draws its batches from seed ``seed + r * 1000003``, and rank 0 writes the checkp
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from tqdm import tqdm
 
 from lic import distributed
-from lic.checkpoint import load_checkpoint, save_checkpoint, training_lambda, weights_fingerprint
+from lic.checkpoint import load_checkpoint, save_checkpoint, training_lambda
 from lic.config import RetrainConfig
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
@@ -72,6 +78,10 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
     q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
     data = LatentDataset(latents, _KEYS["stale" if hyper and cfg.strategy == "stale" else cfg.mode])
+    held = Validation(latents, cfg, device) if cfg.validation else None
+    n_train = len(data) - (len(held) if held else 0)
+    if n_train < 1:
+        raise LicError(f"retrain.validation {cfg.validation} leaves no training patches of {len(data)}")
     model.train()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -85,35 +95,82 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     g_s = distributed.wrap(model.g_s, world)
     h_s = distributed.wrap(model.h_s, world) if hyper else model.h_s
     metrics: dict[str, float] = {}
+    if held:
+        held.check(0, model, lmbda, q, learn)  # step 0: the starting weights may stay best
     bar = tqdm(range(1, cfg.steps + 1), desc=f"retrain {cfg.mode}", disable=not progress or not world.main,
                dynamic_ncols=True)
     for step in bar:
         if (step - 1) % cfg.weighting_every == 0:
             weighting.refresh()
-        batch = [t.to(device) for t in data.batch(torch.randint(len(data), (cfg.batch_size,), generator=gen))]
+        batch = [t.to(device) for t in data.batch(torch.randint(n_train, (cfg.batch_size,), generator=gen))]
         optimizer.zero_grad(set_to_none=True)
         loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, h_s, q)
         loss.backward()
         optimizer.step()
         metrics["step"] = step
         bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.2f}")
+        if held and (step % cfg.validate_every == 0 or step == cfg.steps):
+            metrics["validation_loss"] = held.check(step, model, lmbda, q, learn)
         if on_log and (step % log_every == 0 or step == cfg.steps):
             on_log(step, metrics)
     model.eval()
+    if held:
+        held.restore_best(learn)
     before = (obj.get("meta") or {}).get("retrain") or {}
     wall = time.perf_counter() - t0
     later = (group.attrs.get("lineage") or {}).get("round", 1) > 1
     record = {**metrics, "mode": cfg.mode, "quantizer": q.name, "dataset": str(latents), "base_checkpoint": str(checkpoint),
               "stale": stale, "config": asdict(cfg) | {"lmbda": lmbda}, "round": before.get("round", 0) + 1,
               "wall_s": wall, "cumulative_wall_s": wall + before.get("cumulative_wall_s", 0.0)
-              + (generation_seconds(group) if later else 0.0)}
-    if len(set(distributed.gather(weights_fingerprint(model.state_dict()), world))) > 1:
-        raise LicError("data-parallel ranks diverged: their weights differ")
+              + (generation_seconds(group) if later else 0.0), **({"validation": held.summary()} if held else {})}
+    distributed.check_in_step(model, world)
     if world.main:
         save_checkpoint(out, model, meta={"retrain": record | {"world_size": world.size}})
         atomic_write_bytes(Path(out).with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
     distributed.barrier(world)
     return record
+
+
+class Validation:
+    """The held-out patches of a dataset, the loss on them under real quantization, and the best
+    weights of the learning modules seen so far."""
+
+    def __init__(self, latents: Path, cfg: RetrainConfig, device: torch.device) -> None:
+        data = LatentDataset(latents, _KEYS["hyper-decoder" if cfg.mode == "hyper-decoder" else "decoder"])
+        n = math.ceil(cfg.validation * len(data))
+        self.batch = [t.to(device) for t in data.batch(torch.arange(len(data) - n, len(data)))]
+        self.mode, self.size, self.fraction = cfg.mode, cfg.batch_size, cfg.validation
+        self.history: list[list[float]] = []
+        self.best: tuple[float, int, list[dict[str, torch.Tensor]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.batch[0])
+
+    @torch.no_grad()
+    def loss(self, model: Hyperprior, lmbda: float | None, q: Quantizer) -> float:
+        total = 0.0
+        for lo in range(0, len(self), self.size):
+            part = [t[lo : lo + self.size] for t in self.batch]
+            loss, _ = _step(model, "decoder" if self.mode == "control" else self.mode, part, lmbda, q=q)
+            total += float(loss) * len(part[0])
+        return total / len(self)
+
+    def check(self, step: int, model: Hyperprior, lmbda: float | None, q: Quantizer,
+              modules: list[torch.nn.Module]) -> float:
+        """The validation loss now; keeps a copy of ``modules``' weights when it is the lowest yet."""
+        value = self.loss(model, lmbda, q)
+        self.history.append([step, value])
+        if self.best is None or value < self.best[0]:
+            self.best = (value, step, [{k: t.detach().clone() for k, t in m.state_dict().items()} for m in modules])
+        return value
+
+    def restore_best(self, modules: list[torch.nn.Module]) -> None:
+        for m, state in zip(modules, self.best[2]):
+            m.load_state_dict(state)
+
+    def summary(self) -> dict[str, Any]:
+        return {"fraction": self.fraction, "patches": len(self), "best_step": self.best[1], "best_loss": self.best[0],
+                "history": self.history}
 
 
 class Snapshot:

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from lic import distributed
-from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, weights_fingerprint
+from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from lic.config import ModelConfig, TrainConfig
 from lic.data import PatchSampler
 from lic.errors import LicError
@@ -111,9 +111,7 @@ def train(
     def checkpoint() -> None:
         model.update(force=True)
         rngs = distributed.gather(_rng_state(generator, device), world)
-        weights = distributed.gather(weights_fingerprint(model.state_dict()), world)
-        if len(set(weights)) > 1:
-            raise LicError(f"data-parallel ranks diverged at step {step}: their weights differ")
+        weights = distributed.check_in_step(model, world, f" at step {step}")
         if world.main:
             state = {
                 "step": step,

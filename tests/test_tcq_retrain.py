@@ -128,3 +128,21 @@ def test_a_second_round_chains_its_dataset_and_its_time(tcq_dataset: Path, tcq_c
     assert first["round"] == 1 and second["round"] == 2
     assert second["cumulative_wall_s"] == pytest.approx(first["cumulative_wall_s"] + second["wall_s"]
                                                         + generation_seconds(group))
+
+
+def test_validation_keeps_the_best_weights_on_held_out_patches(tcq_dataset: Path, tcq_ckpt: Path,
+                                                               tmp_path: Path) -> None:
+    """With ``validation``, the last patches never train, the loss on them is logged from step 0,
+    and the saved weights are those of the lowest one (at a learning rate that ruins the model,
+    the starting weights)."""
+    cfg = RetrainConfig("hyper-decoder", steps=6, batch_size=4, lr=0.05, validation=0.25, validate_every=2)
+    rec = retrain(cfg, tcq_ckpt, tcq_dataset, tmp_path / "v.ckpt", progress=False)
+    v = rec["validation"]
+    assert v["patches"] == 4 and [s for s, _ in v["history"]] == [0, 2, 4, 6]
+    assert v["best_loss"] == min(loss for _, loss in v["history"])
+    assert v["best_step"] == 0 and v["history"][-1][1] > v["best_loss"]
+    kept, base = load_checkpoint(tmp_path / "v.ckpt")[0], load_checkpoint(tcq_ckpt)[0]
+    assert torch.equal(kept.h_s[-1].weight, base.h_s[-1].weight) and torch.equal(kept.g_s[0].weight, base.g_s[0].weight)
+    good = retrain(RetrainConfig("decoder", steps=20, batch_size=4, lr=1e-3, validation=0.25, validate_every=5),
+                   tcq_ckpt, tcq_dataset, tmp_path / "d.ckpt", progress=False)["validation"]
+    assert good["best_step"] > 0 and good["best_loss"] < good["history"][0][1]  # training that helps is kept
