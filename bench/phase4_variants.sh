@@ -12,7 +12,8 @@
 #   hyper-val        phase 4 (online), likewise
 #   stale-val        phase 4 (stale), likewise
 #   hyper-lr10       phase 4 (online) at a tenth of the learning rate
-# Usage: bench/phase4_variants.sh OUT_DIR [QUANTIZER] [STEPS] [VARIANTS...]
+# Usage: [SEED=s] bench/phase4_variants.sh OUT_DIR [QUANTIZER] [STEPS] [VARIANTS...]
+# (SEED: the retraining runs' seed, which draws their batches; default 0, as the pipeline's)
 set -euo pipefail
 out=${1:?output folder}; q=${2:-usq}; steps=${3:-200}; shift $(( $# < 3 ? $# : 3 ))
 variants=("$@"); [[ ${#variants[@]} -gt 0 ]] || variants=(decoder hyper stale decoder-val hyper-val stale-val hyper-lr10)
@@ -35,7 +36,7 @@ for v in decoder "${variants[@]}"; do
   models=()
   for k in "${keys[@]}"; do
     [[ -f "$out/$v-$k.ckpt" ]] || lic retrain $(args "$v") -m "artifacts/models/$q-base/$k.ckpt" \
-      --latents "artifacts/latents/$q-$k.zarr" --steps "$steps" --batch-size 8 -o "$out/$v-$k.ckpt" >/dev/null
+      --latents "artifacts/latents/$q-$k.zarr" --steps "$steps" --batch-size 8 --seed "${SEED:-0}" -o "$out/$v-$k.ckpt" >/dev/null
     models+=(-m "$out/$v-$k.ckpt")
   done
   lic eval --name "$q-$v" "${models[@]}" --quantizer "$q" -o "$out/$v.json" >/dev/null
