@@ -41,7 +41,8 @@ OVERRIDES = {
 STEPS = {"base": 100, "finetune": 60}
 
 
-def run(folder: Path, runner: dict) -> float:
+def small_project(folder: Path, runner: dict) -> None:
+    """``folder`` with the small profile's ``params.yaml`` and its photos."""
     folder.mkdir()
     params = yaml.safe_load((ROOT / "params.yaml").read_text()) | OVERRIDES | {"runner": runner}
     params["pretrain"]["recipe"] |= {"batch_size": 4, "patch_size": 64}
@@ -52,6 +53,10 @@ def run(folder: Path, runner: dict) -> float:
         (folder / "photos" / split).mkdir(parents=True)
         for f in list_images(default_images(split)):
             Image.fromarray(np.asarray(Image.open(f).convert("RGB"))[:256, :256]).save(folder / "photos" / split / f.name)
+
+
+def run(folder: Path, runner: dict) -> float:
+    small_project(folder, runner)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "flows.pipeline"], cwd=folder, env=env, capture_output=True, text=True)

@@ -2,7 +2,8 @@
 
 ``latents.shards`` splits the generation into shards of whole chunks, submitted to the task runner
 ``params.yaml`` names (``runner``; a Dask cluster among them): each worker writes its shard into the
-one Zarr group, and the last to finish marks it complete. With a ``family`` of a later round, the
+one Zarr group, and the last to finish marks it complete. With ``latents.device: cuda`` each shard
+claims a GPU (see :mod:`flows.runners`). With a ``family`` of a later round, the
 dataset is made from the previous round's model, as that family's next round is retrained on.
 """
 
@@ -15,7 +16,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import check_run, choose, load_params, main, retrain_plan, seed_of, source, tcq_coding, with_seed
-from flows.runners import RunnerConfig, with_runner
+from flows.runners import RunnerConfig, pin, with_runner
 from lic.config import Family, LatentsConfig
 from lic.latents import make_latents as make
 from lic.quantizers import QUANTIZERS
@@ -23,8 +24,9 @@ from lic.quantizers import QUANTIZERS
 
 @task(retries=1, cache_policy=NO_CACHE)  # a shard resumes chunk by chunk
 def quantize_shard(ckpt: str, out: str, images: str, quantizer: str, qparams: dict, cfg: LatentsConfig,
-                   parent: str | None, shard: tuple[int, int], threads: int) -> str:
+                   parent: str | None, shard: tuple[int, int], threads: int, devices: tuple[str, ...] = ()) -> str:
     torch.set_num_threads(threads)
+    pin(devices)
     make(Path(ckpt), Path(out), Path(images), quantizer, qparams, cfg, resume=True, progress=False, shard=shard,
          parent=Path(parent) if parent else None)
     return out
@@ -47,8 +49,11 @@ def make_latents(quantizer: str, key: str, seed: str = "0", family: str = "") ->
     parent = source(quantizer, fam.previous(), key, s)[1] if family else None
     args = (str(ckpt), str(out), p["data"]["train_images"], quantizer, tcq_coding(p, quantizer), cfg,
             str(parent) if parent else None)
-    threads = RunnerConfig.from_params(p).torch_threads
-    shards = [quantize_shard.submit(*args, (i, cfg.shards), threads) for i in range(cfg.shards)]
+    runner = RunnerConfig.from_params(p)
+    gpu = cfg.device.startswith("cuda")
+    with runner.claim(gpu):
+        shards = [quantize_shard.submit(*args, (i, cfg.shards), runner.torch_threads, runner.devices() if gpu else ())
+                  for i in range(cfg.shards)]
     return [f.result() for f in shards][0]  # a failed shard fails the flow
 
 

@@ -7,7 +7,8 @@ previous one, on a dataset made from its models) and evaluate every family;
 then the Pillow anchors and the report. Each step is the same subflow a DVC stage runs, submitted
 as a task to the runner ``params.yaml`` names (``runner``): steps run as soon as the ones they read
 from are done, up to ``runner.workers`` at once, so the fine-tunes, the latent datasets, the
-retraining runs and the evaluations of different lambdas and quantizers overlap. A failed step
+retraining runs and the evaluations of different lambdas and quantizers overlap. A step whose
+section of ``params.yaml`` sets ``device: cuda`` claims a GPU (see :mod:`flows.runners`). A failed step
 fails the flow once every other step has ended. DVC adds what Prefect alone does not: skipping
 steps whose inputs did not change.
 """
@@ -29,39 +30,59 @@ from flows.make_latents import make_latents
 from flows.pretrain import pretrain
 from flows.report import report
 from flows.retrain import retrain
-from flows.runners import RunnerConfig, with_runner
+from flows.runners import RunnerConfig, pin, with_runner
 from flows.zoo import zoo_import
 from lic.config import EvaluateConfig
 from lic.errors import LicError
 
 STEPS: dict[str, Callable[..., Any]] = {"pretrain": pretrain, "make_latents": make_latents, "retrain": retrain,
                                         "evaluate": evaluate, "zoo": zoo_import}
+DEVICE = {"pretrain": ("pretrain", "recipe"), "make_latents": ("latents",), "retrain": ("retrain",)}  # its section
+
+
+def claims_gpu(name: str, params: dict[str, Any]) -> bool:
+    """Whether step ``name`` runs on CUDA: its section of ``params.yaml`` says ``device: cuda``."""
+    section: dict[str, Any] = params
+    for key in DEVICE.get(name, ()):
+        section = section.get(key) or {}
+    return name in DEVICE and str(section.get("device", "cpu")).startswith("cuda")
 
 
 @task(cache_policy=NO_CACHE, task_run_name="{name} {args}")
-def step(name: str, args: tuple[str, ...], threads: int) -> str:
-    """One step of the pipeline (a subflow), with ``threads`` torch threads."""
+def step(name: str, args: tuple[str, ...], threads: int, devices: tuple[str, ...] = ()) -> str:
+    """One step of the pipeline (a subflow), with ``threads`` torch threads, on this worker's device
+    of ``devices`` (none: every device the worker sees)."""
     torch.set_num_threads(threads)
+    pin(devices)
     return STEPS[name](*args)
 
 
 def check(params: dict[str, Any] | None = None) -> RunnerConfig:
-    """The runner of ``params.yaml``, if it can train concurrently."""
-    runner = RunnerConfig.from_params(params or load_params())
+    """The runner of ``params.yaml``, if it can train concurrently, with devices for its CUDA steps."""
+    p = params or load_params()
+    runner = RunnerConfig.from_params(p)
     if runner.kind == "threads" and runner.workers > 1:  # training noise comes from torch's global RNG
         raise LicError("the pipeline trains models concurrently, and threads share torch's random number "
                        "generator: set runner.kind to processes or dask (or runner.workers to 1)")
+    if not runner.address and any(claims_gpu(name, p) for name in DEVICE) and not runner.devices():
+        raise LicError("params.yaml runs steps on cuda, and this machine shows no CUDA device "
+                       "(CUDA_VISIBLE_DEVICES, runner.gpus)")
     return runner
 
 
 @flow(name="pipeline")
 def pipeline() -> str:
     p = load_params()
-    threads = check(p).torch_threads
+    runner = check(p)
+    threads, devices = runner.torch_threads, runner.devices()
+    torchrun = int((p.get("distributed") or {}).get("nproc_per_node", 1)) > 1  # takes every device it sees
     data()
 
     def run(name: str, *args: str, after: list[PrefectFuture] = ()) -> PrefectFuture:
-        return step.submit(name, args, threads, wait_for=list(after))
+        gpu = claims_gpu(name, p)
+        pinned = devices if gpu and not (torchrun and name == "pretrain") else ()
+        with runner.claim(gpu):
+            return step.submit(name, args, threads, pinned, wait_for=list(after))
 
     futures: list[PrefectFuture] = [run("evaluate", codec) for codec in EvaluateConfig(**p["evaluate"]).codecs]
     for seed in map(str, p.get("seeds", [0])):

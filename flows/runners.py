@@ -5,13 +5,23 @@
   needs it, as threads share torch's random number generator);
 - ``dask``: ``prefect_dask.DaskTaskRunner``, on a ``distributed.LocalCluster`` of ``workers``
   single-threaded processes, or on the scheduler at ``address`` (a cluster you run).
+
+GPU work claims a GPU. Local worker ``w`` (process-pool worker or ``LocalCluster`` worker) owns
+device ``gpus[w % len(gpus)]``: a step that claims a GPU makes it the only one CUDA sees there
+(``CUDA_VISIBLE_DEVICES``), so ``workers`` = k x ``len(gpus)`` runs k steps per GPU. On Dask the
+claim is also a resource, ``dask.annotate(resources={"GPU": 1})``: local workers declare one
+``GPU`` each, and on your own cluster only the workers you start with ``--resources GPU=1`` take
+GPU steps (pin their devices yourself, one worker per GPU, as ``dask-cuda`` does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass
-from typing import Any
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ContextManager
 
 from prefect import Flow
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
@@ -27,6 +37,8 @@ class RunnerConfig:
     kind: str = "processes"
     workers: int = 2
     address: str | None = None  # dask only: tcp://host:8786; none starts a LocalCluster
+    # CUDA devices the local workers share; None: those CUDA_VISIBLE_DEVICES lists, else every one torch sees
+    gpus: tuple[str, ...] | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -35,6 +47,8 @@ class RunnerConfig:
             raise LicError(f"runner.workers must be at least 1, got {self.workers}")
         if self.address and self.kind != "dask":
             raise LicError("runner.address is for the dask runner")
+        if self.gpus is not None:
+            object.__setattr__(self, "gpus", tuple(str(g) for g in self.gpus))
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "RunnerConfig":
@@ -46,19 +60,85 @@ class RunnerConfig:
         workers are sized by whoever runs it; this applies to local ones)."""
         return max(1, (os.cpu_count() or 1) // self.workers)
 
+    def devices(self) -> tuple[str, ...]:
+        """The CUDA devices local workers are pinned to (none on a remote cluster: its workers own theirs)."""
+        if self.address:
+            return ()
+        if self.gpus is not None:
+            return self.gpus
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible is not None:
+            return tuple(d.strip() for d in visible.split(",") if d.strip())
+        import torch
+
+        return tuple(map(str, range(torch.cuda.device_count())))
+
+    def claim(self, gpu: bool) -> ContextManager[Any]:
+        """Around a task's ``submit``: on Dask, a GPU step goes to a worker with a free ``GPU``."""
+        if not gpu or self.kind != "dask":
+            return contextlib.nullcontext()
+        import dask
+
+        return dask.annotate(resources={"GPU": 1})
+
+
+_worker: int | None = None  # this process's number in a process pool (see _number)
+_slot: Any = None  # the open lock file that holds it, for the life of the process
+
+
+def _number(folder: str, workers: int) -> None:
+    """A process-pool worker's initializer: take the lowest free number, an exclusive lock on
+    ``folder/<n>`` that the operating system releases when the process ends."""
+    import fcntl
+
+    global _worker, _slot
+    for n in range(workers):
+        f = open(Path(folder) / str(n), "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        _worker, _slot = n, f
+        return
+
+
+def worker_number() -> int | None:
+    """This worker's number: a process-pool worker's own, or a ``LocalCluster`` worker's name."""
+    if _worker is not None:
+        return _worker
+    try:
+        from distributed import get_worker
+
+        name = str(get_worker().name)
+    except (ImportError, ValueError):  # not on a Dask worker
+        return None
+    return int(name) if name.isdigit() else None
+
+
+def pin(devices: tuple[str, ...]) -> str | None:
+    """Make this worker's device the only one CUDA sees, before CUDA starts in this process."""
+    w = worker_number()
+    if not devices or w is None:
+        return None
+    os.environ["CUDA_VISIBLE_DEVICES"] = device = devices[w % len(devices)]
+    return device
+
 
 def task_runner(cfg: RunnerConfig) -> TaskRunner:
     """The Prefect task runner ``cfg`` names."""
     if cfg.kind == "threads":
         return ThreadPoolTaskRunner(max_workers=cfg.workers)
     if cfg.kind == "processes":
-        return ProcessPoolTaskRunner(max_workers=cfg.workers)
+        slots = tempfile.mkdtemp(prefix="lic-workers-")
+        return ProcessPoolTaskRunner(max_workers=cfg.workers, initializer=_number, initargs=(slots, cfg.workers))
     from prefect_dask import DaskTaskRunner
 
     if cfg.address:
         return DaskTaskRunner(address=cfg.address)
+    gpu = {"resources": {"GPU": 1}} if cfg.devices() else {}
     return DaskTaskRunner(cluster_kwargs={"n_workers": cfg.workers, "threads_per_worker": 1, "processes": True,
-                                          "dashboard_address": None})
+                                          "dashboard_address": None, **gpu})
 
 
 def with_runner(flow: Flow) -> Flow:

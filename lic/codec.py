@@ -59,17 +59,20 @@ class Encoded:
 
 
 class Codec:
-    """A model ready to code images: weights in eval mode, fingerprint computed once."""
+    """A model ready to code images: weights in eval mode, fingerprint computed once; ``meta``: its
+    checkpoint's record (training, retraining)."""
 
-    def __init__(self, model: Hyperprior, fingerprint: str, device: str | torch.device = "cpu") -> None:
+    def __init__(self, model: Hyperprior, fingerprint: str, device: str | torch.device = "cpu",
+                 meta: dict[str, Any] | None = None) -> None:
         self.model = model.to(device).eval()
         self.fingerprint = fingerprint
         self.device = torch.device(device)
+        self.meta = meta or {}
 
     @classmethod
     def from_checkpoint(cls, path: Path, device: str | torch.device = "cpu") -> "Codec":
         model, obj = load_checkpoint(path, device)
-        return cls(model, obj["fingerprint"], device)
+        return cls(model, obj["fingerprint"], device, obj.get("meta"))
 
     def quantizer(self, name: str | None = None, **params: Any) -> Quantizer:
         """The model's own quantizer, or another one on the same entropy model

@@ -21,7 +21,6 @@ from PIL import Image, features
 from pytorch_msssim import ms_ssim as _ms_ssim
 from tqdm import tqdm
 
-from lic.checkpoint import read_checkpoint
 from lic.codec import Codec
 from lic.config import CLASSICAL_CODECS, EvaluateConfig
 from lic.data import load_image
@@ -154,17 +153,18 @@ def evaluate_checkpoints(
 ) -> Evaluation:
     """One rate point per checkpoint, coded with ``quantizer`` (default: the checkpoint's own)."""
     params = quantizer_params or {}
-    coders = {str(p): _lic_coder(Codec.from_checkpoint(p, device), quantizer, params) for p in checkpoints}
+    codecs = {str(p): Codec.from_checkpoint(p, device) for p in checkpoints}
+    coders = {p: _lic_coder(codec, quantizer, params) for p, codec in codecs.items()}
     label = " ".join([quantizer or "own quantizer"] + [f"{k}={v}" for k, v in params.items()])
-    models = {str(p): _retraining(p) for p in checkpoints}
+    models = {p: _retraining(codec.meta) for p, codec in codecs.items()}
     ev = Evaluation(name, f"lic mean-scale hyperprior, {label}, real bitstreams",
                     models={p: m for p, m in models.items() if m})
     return _run(ev, images, coders, progress)
 
 
-def _retraining(checkpoint: Path) -> dict:
+def _retraining(meta: dict) -> dict:
     """What a results file keeps of a retrained checkpoint's record: mode, strategy, round, times."""
-    rec = (read_checkpoint(checkpoint).get("meta") or {}).get("retrain") or {}
+    rec = meta.get("retrain") or {}
     keep = {k: rec[k] for k in ("mode", "round", "wall_s", "cumulative_wall_s") if k in rec}
     return keep | ({"strategy": rec["config"].get("strategy", "online")} if "config" in rec else {})
 

@@ -24,6 +24,7 @@ finds every chunk done writes ``complete: true``. Readers refuse a group without
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import math
@@ -224,6 +225,14 @@ class LatentDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values())))
+
+    def select(self, keys: tuple[str, ...]) -> "LatentDataset":
+        """The samples as ``keys`` of the arrays already read (no copy)."""
+        if missing := set(keys) - set(self.arrays):
+            raise KeyError(f"not read: {sorted(missing)}")
+        view = copy.copy(self)
+        view.keys = tuple(keys)
+        return view
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         return tuple(self._tensor(k, self.arrays[k][i]) for k in self.keys)

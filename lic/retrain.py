@@ -77,8 +77,11 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
     q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
     q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
-    data = LatentDataset(latents, _KEYS["stale" if hyper and cfg.strategy == "stale" else cfg.mode])
-    held = Validation(latents, cfg, device) if cfg.validation else None
+    keys = _KEYS["stale" if hyper and cfg.strategy == "stale" else cfg.mode]
+    checked = _KEYS["hyper-decoder" if hyper else "decoder"] if cfg.validation else ()
+    data = LatentDataset(latents, tuple(dict.fromkeys(keys + checked)))  # read once for both
+    held = Validation(data.select(checked), cfg, device) if cfg.validation else None
+    data = data.select(keys)
     n_train = len(data) - (len(held) if held else 0)
     if n_train < 1:
         raise LicError(f"retrain.validation {cfg.validation} leaves no training patches of {len(data)}")
@@ -135,8 +138,7 @@ class Validation:
     """The held-out patches of a dataset, the loss on them under real quantization, and the best
     weights of the learning modules seen so far."""
 
-    def __init__(self, latents: Path, cfg: RetrainConfig, device: torch.device) -> None:
-        data = LatentDataset(latents, _KEYS["hyper-decoder" if cfg.mode == "hyper-decoder" else "decoder"])
+    def __init__(self, data: LatentDataset, cfg: RetrainConfig, device: torch.device) -> None:
         n = math.ceil(cfg.validation * len(data))
         self.batch = [t.to(device) for t in data.batch(torch.arange(len(data) - n, len(data)))]
         self.mode, self.size, self.fraction = cfg.mode, cfg.batch_size, cfg.validation
