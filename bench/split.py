@@ -42,7 +42,7 @@ def main() -> None:
 
     p = yaml.safe_load(args.params.read_text())
     base, recipe = p["pretrain"]["base"], p["pretrain"]["recipe"]
-    model = ModelConfig(**p["model"])
+    model = ModelConfig.from_params(p["model"], "usq", {})
     train_photos = list_images(default_images("train"))
     moved = [f for f in train_photos if f.stem in args.move]
     if len(moved) != len(args.move):

@@ -42,7 +42,7 @@ def torchrun(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, in
     qp = model_cfg.quantizer_params
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "lic",
             "train", "--lmbda", cfg.lmbda, "-o", out, "--resume", "--quantizer", model_cfg.quantizer,
-            "--steps", cfg.steps, "--channels", model_cfg.N, model_cfg.M, "--images", images,
+            "--steps", cfg.steps, "--channels", model_cfg.N, model_cfg.M, "--slices", model_cfg.slices, "--images", images,
             "--patch-size", cfg.patch_size, "--batch-size", cfg.batch_size, "--min-scale", cfg.min_scale,
             "--lr", cfg.lr, "--seed", cfg.seed, "--checkpoint-every", cfg.checkpoint_every, "--device", cfg.device,
             *(["--init", init] if init else []),
@@ -58,6 +58,7 @@ def check(quantizer: str, key: str, seed: str = "0") -> None:
     """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``; a seed
     of its ``seeds``."""
     p = load_params()
+    ModelConfig.from_params(p["model"], quantizer, {})  # model.kind, N, M and slices, in one line if wrong
     if "zoo" in p and (quantizer != "tcq" or key == "base"):
         raise LicError("the zoo profile imports its USQ bases (python -m flows.zoo KEY); only tcq KEY trains here")
     if key != "base":
@@ -73,7 +74,7 @@ def pretrain(quantizer: str, key: str, seed: str = "0") -> str:
     p = load_params()
     s = seed_of(p, seed)
     qparams = dict(p.get("tcq", {}).get("train", {})) if quantizer == "tcq" else {}
-    model_cfg = ModelConfig(N=p["model"]["N"], M=p["model"]["M"], quantizer=quantizer, quantizer_params=qparams)
+    model_cfg = ModelConfig.from_params(p["model"], quantizer, qparams)
     recipe = with_seed(p["pretrain"]["recipe"], s)
     nproc = int((p.get("distributed") or {}).get("nproc_per_node", 1))
     if key == "base":

@@ -19,6 +19,8 @@ def check(key: str) -> None:
     if "zoo" not in p:
         raise LicError("params.yaml has no zoo section; this flow belongs to the zoo profile (profiles/zoo.yaml)")
     choose(key, p["zoo"]["qualities"], "lambda key of the zoo")
+    if p["model"].get("kind", "hyperprior") != "hyperprior":
+        raise LicError("CompressAI's zoo holds hyperpriors: the zoo profile needs model.kind hyperprior")
     zoo, lmbda = p["zoo"], float(p["lmbdas"][key])
     src = zoo_source(int(zoo["qualities"][key]), zoo["architecture"])
     for what, want, have in (("URL", zoo["urls"][key], src["url"]), ("lambda", lmbda, src["lmbda"]),

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import torch
 
 from lic.config import ModelConfig
+from lic.architectures import build_model
 from lic.errors import LicError
 from lic.fileio import atomic_write
 from lic.models import Hyperprior
@@ -89,7 +90,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Hyp
         raise LicError(f"{path}: checkpoint has no weights")
     if weights_fingerprint(state_dict) != obj.get("fingerprint"):
         raise LicError(f"{path}: weights do not match the recorded fingerprint (corrupted file?)")
-    model = Hyperprior(config)
+    model = build_model(config)
     try:
         model.load_state_dict(state_dict)
     except (RuntimeError, KeyError, ValueError) as exc:

@@ -98,6 +98,8 @@ def train(
     tcq_delta: Optional[float] = _TCQ_CODING["tcq_delta"][2],
     steps: int = typer.Option(TrainConfig.steps, "--steps"),
     channels: tuple[int, int] = typer.Option((ModelConfig.N, ModelConfig.M), "--channels", help="N M"),
+    slices: int = typer.Option(ModelConfig.slices, "--slices",
+                               help="channel slices of a channel-context model (lic/context.py); 0: the hyperprior"),
     images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
     patch_size: int = typer.Option(TrainConfig.patch_size, "--patch-size"),
     batch_size: int = typer.Option(TrainConfig.batch_size, "--batch-size"),
@@ -110,13 +112,15 @@ def train(
     init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     device: str = Device,
 ) -> None:
-    """Phase 1: train a mean-scale hyperprior end to end."""
+    """Phase 1: train a mean-scale hyperprior (or, with --slices, its channel-context model) end to end."""
     from lic.train import train as run
 
     qparams = {k: v for k, v in {"perturbation": tcq_perturbation, "delta": tcq_delta}.items() if v is not None}
     if qparams and quantizer != "tcq":
         raise LicError("--tcq-* options need --quantizer tcq")
-    model_cfg = ModelConfig(N=channels[0], M=channels[1], quantizer=quantizer, quantizer_params=qparams)
+    architecture = "channel-context" if slices else ModelConfig.architecture
+    model_cfg = ModelConfig(architecture=architecture, N=channels[0], M=channels[1], quantizer=quantizer,
+                            quantizer_params=qparams, slices=slices)
     cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, min_scale=min_scale, lr=lr,
                       seed=seed, checkpoint_every=checkpoint_every, device=device)
     m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume, init=init)

@@ -22,28 +22,50 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**data)
 
 
+ARCHITECTURES = ("mean-scale-hyperprior", "channel-context")  # lic.models.Hyperprior, lic.context.ChannelContext
+KINDS = {"hyperprior": "mean-scale-hyperprior", "channel-context": "channel-context"}  # params.yaml's model.kind
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of a mean-scale hyperprior and the quantizer it is trained for."""
+    """Architecture of a model and the quantizer it is trained for; ``slices``: the channel slices
+    of ``channel-context`` (``M`` divisible by it)."""
 
     architecture: str = "mean-scale-hyperprior"
     N: int = 64
     M: int = 96
     quantizer: str = "usq"
     quantizer_params: dict[str, Any] = field(default_factory=dict)  # e.g. TCQ delta, states
+    slices: int = 0
 
     def __post_init__(self) -> None:
-        if self.architecture != "mean-scale-hyperprior":
-            raise LicError(f"unknown architecture {self.architecture!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise LicError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
         if not (1 <= self.N <= 1024 and 1 <= self.M <= 1024):
             raise LicError(f"channels must lie in 1..1024, got N={self.N}, M={self.M}")
+        context = self.architecture == "channel-context"
+        if context and not (self.slices >= 1 and self.M % self.slices == 0):
+            raise LicError(f"channel-context needs slices that divide M={self.M}, got {self.slices}")
+        if not context and self.slices:
+            raise LicError(f"{self.architecture} has no channel slices")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        return d if d["slices"] else {k: v for k, v in d.items() if k != "slices"}  # a hyperprior's as before
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
         return _from_dict(cls, data, "model config")
+
+    @classmethod
+    def from_params(cls, model: dict[str, Any], quantizer: str, quantizer_params: dict[str, Any]) -> "ModelConfig":
+        """``params.yaml``'s ``model`` section: ``N``, ``M``, ``kind`` (``hyperprior``, the default, or
+        ``channel-context`` with its ``slices``)."""
+        kind = model.get("kind", "hyperprior")
+        if kind not in KINDS:
+            raise LicError(f"unknown model.kind {kind!r}; choose one of {', '.join(KINDS)}")
+        return cls(architecture=KINDS[kind], N=model["N"], M=model["M"], quantizer=quantizer,
+                   quantizer_params=quantizer_params, slices=int(model.get("slices", 0)))
 
 
 @dataclass(frozen=True)

@@ -161,9 +161,7 @@ def _create(out: Path, model: Hyperprior, prov: dict[str, Any], cfg: LatentsConf
 @torch.inference_mode()
 def _encode(model: Hyperprior, q: Quantizer, x: torch.Tensor) -> dict[str, np.ndarray]:
     a = model.analyze(x)
-    indices = q.quantize(a["y"], a["means"], a["scales"])
-    out = {"y_hat": q.dequantize(indices, a["means"]), "indices": indices,
-           **{k: a[k] for k in ("y", "means", "scales", "z_hat")}}
+    out = model.code_latents(a, q) | {k: a[k] for k in ("y", "z_hat")}  # a context model's own means, scales
     arrays = {k: v.detach().cpu().numpy() for k, v in out.items()}
     arrays["x"] = x.mul(255).round().to(torch.uint8).cpu().numpy()
     return arrays

@@ -126,14 +126,35 @@ class Hyperprior(MeanScaleHyperprior):
             self._h_s64_key = key
         return self._h_s64
 
+    def code_latents(self, a: dict[str, Any], q: Quantizer) -> dict[str, Tensor]:
+        """Quantize the front half's ``a["y"]``: ``indices``, ``y_hat``, and the ``means`` and ``scales``
+        they are coded with (a context model's differ from ``a``'s)."""
+        indices = q.quantize(a["y"], a["means"], a["scales"])
+        return {"indices": indices, "y_hat": q.dequantize(indices, a["means"]), "means": a["means"],
+                "scales": a["scales"]}
+
+    def entropy_decoders(self) -> list[torch.nn.Module]:
+        """What maps ``z_hat`` (and decoded latents) to ``means`` and ``scales``: what phase 4 retrains
+        with ``g_s``."""
+        return [self.h_s]
+
+    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer,
+                   h_s: torch.nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        """Phase 4's differentiable pass: ``(y_hat, likelihoods)`` with ``means, scales = h_s(z_hat)``
+        (float32, ``h_s`` possibly a data-parallel wrapper), ``y_hat = means + level(k)``. ``latent``:
+        ``y``, quantized afresh under the current parameters, or int32 indices kept as they are."""
+        scales, means = (h_s or self.h_s)(z_hat).chunk(2, 1)
+        k = latent if latent.dtype == torch.int32 else q.quantize(latent, means.detach(), scales.detach())
+        return q.dequantize(k, means), q.likelihoods(k, scales)
+
     def compress(self, x: Tensor, quantizer: Quantizer | None = None) -> dict[str, Any]:
         """Real bitstreams: ``strings = [y_strings, z_strings]``, ``shape`` of ``z``, and ``y_hat``."""
         q = quantizer or self.quantizer
         a = self.analyze(x)
-        indices = q.quantize(a["y"], a["means"], a["scales"])
-        scales = a["scales"]
+        c = self.code_latents(a, q)
+        indices, scales = c["indices"], c["scales"]
         y_strings = [q.encode(indices[i : i + 1], scales[i : i + 1]) for i in range(len(indices))]
-        return {"strings": [y_strings, a["z_strings"]], "shape": a["shape"], "y_hat": q.dequantize(indices, a["means"])}
+        return {"strings": [y_strings, a["z_strings"]], "shape": a["shape"], "y_hat": c["y_hat"]}
 
     def decompress(self, strings: list[list[bytes]], shape: torch.Size, quantizer: Quantizer | None = None) -> dict[str, Tensor]:
         """Inverse of :meth:`compress`: ``x_hat`` (clamped to [0, 1]) and ``y_hat``."""

@@ -9,7 +9,9 @@
   batch again with the real quantizer under the current ``means`` and ``scales`` (USQ
   ``round(y - means)``, TCQ's Viterbi search); ``stale`` keeps the dataset's indices (the
   paper's dilemma for TCQ, kept as the reference). An ``online`` TCQ search weighted by the
-  decoder holds ``g_s``'s sensitivity for ``weighting_every`` steps (:class:`Snapshot`).
+  decoder holds ``g_s``'s sensitivity for ``weighting_every`` steps (:class:`Snapshot`). A
+  channel-context model retrains its slice transforms with ``h_s``, slice by slice
+  (:meth:`lic.context.ChannelContext.requantize`; one process).
 - ``control``: ``g_s`` learns for the same steps on noise-approximated latents (the quantizer's
   training perturbation of ``y``), to separate the gain of true quantization from that of more
   training.
@@ -71,6 +73,8 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         warnings.warn(f"using stale dataset {latents}: {'; '.join(stale)}", stacklevel=2)
     lmbda = cfg.lmbda
     hyper = cfg.mode == "hyper-decoder"
+    if hyper and model.config.slices and world.size > 1:
+        raise LicError(f"{checkpoint} is a channel-context model: its phase 4 runs in one process")
     if hyper and lmbda is None:
         lmbda = training_lambda(obj)
         if lmbda is None:
@@ -88,7 +92,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     model.train()
     for p in model.parameters():
         p.requires_grad_(False)
-    learn = [model.g_s] + ([model.h_s] if cfg.mode == "hyper-decoder" else [])
+    learn = [model.g_s] + (model.entropy_decoders() if hyper else [])
     params = [p for m in learn for p in m.parameters()]
     for p in params:
         p.requires_grad_(True)
@@ -201,9 +205,8 @@ def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float 
     g_s, h_s, q = g_s or model.g_s, h_s or model.h_s, q or model.quantizer
     if mode == "hyper-decoder":
         latent, z_hat, x = batch
-        scales, means = h_s(z_hat).chunk(2, 1)
-        k = latent if latent.dtype == torch.int32 else q.quantize(latent, means.detach(), scales.detach())
-        out = {"x_hat": g_s(q.dequantize(k, means)), "likelihoods": {"y": q.likelihoods(k, scales)}}
+        y_hat, likelihoods = model.requantize(latent, z_hat, q, h_s)
+        out = {"x_hat": g_s(y_hat), "likelihoods": {"y": likelihoods}}
     else:
         y_hat, x = batch if mode == "decoder" else (q.perturb(*batch[:3])[0], batch[3])
         out = {"x_hat": g_s(y_hat), "likelihoods": {}}

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from lic import distributed
+from lic.architectures import build_model
 from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from lic.config import ModelConfig, TrainConfig
 from lic.data import PatchSampler
@@ -93,7 +94,7 @@ def train(
     sampler = PatchSampler.from_folder(images, cfg.patch_size, cfg.batch_size, cfg.min_scale)
     torch.manual_seed(cfg.seed + world.rank * 1_000_003)  # each rank its own noise; DDP copies rank 0's init
     generator = torch.Generator().manual_seed(cfg.seed + 1 + world.rank * 1_000_003)
-    model = Hyperprior(model_cfg).to(device).train()
+    model = build_model(model_cfg).to(device).train()
     optimizer, aux_optimizer = make_optimizers(model, cfg)
     step = 0
     if out.exists():
@@ -104,7 +105,13 @@ def train(
         base, _ = load_checkpoint(init, device)
         if (base.config.N, base.config.M) != (model_cfg.N, model_cfg.M):
             raise LicError(f"{init} has N={base.config.N}, M={base.config.M}; this run wants N={model_cfg.N}, M={model_cfg.M}")
-        model.load_state_dict(base.state_dict())
+        try:  # a context model may start from a hyperprior: its context transforms start at zero
+            missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+        except RuntimeError:
+            missing, unexpected = ["?"], []
+        if unexpected or any(not k.startswith("cc.") for k in missing):
+            raise LicError(f"{init} is a {base.config.architecture} with slices={base.config.slices}; it cannot "
+                           f"start a {model_cfg.architecture} with slices={model_cfg.slices}")
     quantiles = [n for n, _ in model.named_parameters() if n.endswith(".quantiles")]
     net = distributed.wrap(model, world, ignore=quantiles)  # the quantiles: aux optimizer, averaged below
 

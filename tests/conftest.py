@@ -14,6 +14,7 @@ from lic.data import default_images
 from lic.train import train
 
 TINY = ModelConfig(N=16, M=16)
+TINY_CONTEXT = ModelConfig(N=16, M=16, architecture="channel-context", slices=4)
 TINY_TRAIN = TrainConfig(lmbda=0.01, steps=20, batch_size=2, patch_size=64, checkpoint_every=10, seed=0)
 
 
@@ -58,6 +59,14 @@ def test_images() -> Path:
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path) -> Path:
     out = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
     train(TINY, TINY_TRAIN, train_images, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ctx_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path, tiny_ckpt: Path) -> Path:
+    """A channel-context model of 4 slices, trained on from ``tiny_ckpt`` (its context transforms from zero)."""
+    out = tmp_path_factory.mktemp("ckpt") / "ctx.ckpt"
+    train(TINY_CONTEXT, TINY_TRAIN, train_images, out, progress=False, init=tiny_ckpt)
     return out
 
 

@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PARAMS = TINY_PARAMS | {"seeds": [0], "retrain": TINY_PARAMS["retrain"] | {"rounds": 2}}
 
 
-def _pipeline(root: Path, runner: dict, env: dict[str, str], test_images: Path) -> subprocess.CompletedProcess:
+def _pipeline(root: Path, runner: dict, env: dict[str, str], test_images: Path,
+              params: dict = PARAMS) -> subprocess.CompletedProcess:
     root.mkdir()
-    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS | {"runner": runner}))
+    (root / "params.yaml").write_text(yaml.safe_dump(params | {"runner": runner}))
     write_tiny_photos(root, test_images)
     return subprocess.run([sys.executable, "-m", "flows.pipeline"], cwd=root, env=env, capture_output=True,
                           text=True, timeout=1200)
@@ -61,3 +62,17 @@ def test_threads_are_refused_for_concurrent_training(tmp_path: Path, env: dict[s
     run = _pipeline(tmp_path / "t", {"kind": "threads", "workers": 2}, env, test_images)
     assert run.returncode == 2 and "share torch's random number generator" in run.stderr.splitlines()[-1]
     assert not (tmp_path / "t" / "artifacts").exists()
+
+
+def test_the_channel_context_model_runs_every_phase(tmp_path: Path, env: dict[str, str], test_images: Path) -> None:
+    """``model.kind: channel-context``: base, fine-tunes, datasets, phases 3 and 4 (online and stale),
+    rounds, the control and the evaluations, every checkpoint a context model."""
+    from lic.checkpoint import read_checkpoint
+
+    params = PARAMS | {"model": {"N": 16, "M": 16, "kind": "channel-context", "slices": 4}}
+    run = _pipeline(tmp_path / "ctx", {"kind": "processes", "workers": 2}, env, test_images, params)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ckpts = list((tmp_path / "ctx" / "artifacts").rglob("*.ckpt"))
+    assert len(ckpts) == 1 + 2 * (4 + 6)
+    assert all(read_checkpoint(c)["config"]["architecture"] == "channel-context" for c in ckpts)
+    assert (tmp_path / "ctx" / "reports" / "tiny" / "bdrate.md").is_file()

@@ -28,6 +28,12 @@ def codec(tiny_ckpt: Path) -> Codec:
     return Codec.from_checkpoint(tiny_ckpt)
 
 
+@pytest.fixture(scope="module", params=["tiny_ckpt", "ctx_ckpt"])
+def any_codec(request: pytest.FixtureRequest) -> Codec:
+    """The hyperprior's codec and the channel-context model's."""
+    return Codec.from_checkpoint(request.getfixturevalue(request.param))
+
+
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:
     """Bit flips, truncation, byte overwrites or insertions; often with a re-forged checksum so
     that the mutation reaches the header checks and the rANS decoders."""
@@ -64,14 +70,14 @@ def fuzz(codec: Codec, photo: np.ndarray, cases: int, seed: int) -> dict[str, in
     return outcomes
 
 
-def test_fuzzed_streams_decode_or_are_refused(codec: Codec, photo: np.ndarray) -> None:
-    outcomes = fuzz(codec, photo, 300, seed=0)
+def test_fuzzed_streams_decode_or_are_refused(any_codec: Codec, photo: np.ndarray) -> None:
+    outcomes = fuzz(any_codec, photo, 300, seed=0)
     assert sum(outcomes.values()) == 300 and outcomes["refused"] > 0
 
 
 @pytest.mark.slow
-def test_fuzzed_streams_at_scale(codec: Codec, photo: np.ndarray) -> None:
-    outcomes = fuzz(codec, photo, 10_000, seed=1)
+def test_fuzzed_streams_at_scale(any_codec: Codec, photo: np.ndarray) -> None:
+    outcomes = fuzz(any_codec, photo, 10_000, seed=1)
     print(f"fuzz 10000 cases: {outcomes}")
     assert sum(outcomes.values()) == 10_000
 
@@ -138,11 +144,13 @@ else:
 """
 
 
-@pytest.mark.parametrize("pinned", [False, True])
-def test_stream_made_with_two_threads_decodes_exactly_with_one(tmp_path: Path, tiny_ckpt: Path, test_images: Path,
-                                                                pinned: bool) -> None:
-    """Latents (hence table indices) always decode bit-exactly across thread counts; the image
-    too once the synthesis threads are pinned (``LIC_SYNTHESIS_THREADS``)."""
+@pytest.mark.parametrize("pinned,model", [(False, "tiny_ckpt"), (True, "tiny_ckpt"), (False, "ctx_ckpt")])
+def test_stream_made_with_two_threads_decodes_exactly_with_one(tmp_path: Path, test_images: Path, pinned: bool,
+                                                                model: str, request: pytest.FixtureRequest) -> None:
+    """Latents (hence table indices) always decode bit-exactly across thread counts, for the
+    hyperprior and the channel-context model; the image too once the synthesis threads are pinned
+    (``LIC_SYNTHESIS_THREADS``)."""
+    tiny_ckpt = request.getfixturevalue(model)
     script = tmp_path / "cross.py"
     script.write_text(_CROSS)
     prefix = str(tmp_path / "s-")

@@ -115,7 +115,7 @@ def test_every_profile_builds_its_typed_configs(path: Path) -> None:
     from lic.config import EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, RetrainPlan, TrainConfig
 
     p = yaml.safe_load(path.read_text())
-    ModelConfig(**p["model"])
+    ModelConfig.from_params(p["model"], "usq", {})
     for phase in ("base", "finetune"):
         if phase in p["pretrain"]:
             TrainConfig(**{**p["pretrain"]["recipe"], **p["pretrain"][phase], "lmbda": 0.01})

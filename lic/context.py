@@ -1,0 +1,190 @@
+"""A channel-wise autoregressive entropy model (Minnen & Singh, ICIP 2020) on the mean-scale
+hyperprior, for USQ and TCQ alike.
+
+``y`` is split into ``S`` slices of ``M / S`` channels. Slice ``k``'s entropy parameters come from
+the hyperprior's and from the slices decoded before it:
+
+    (scales_k, means_k) = hyper_k + cc_k(hyper_k, y_hat_0, ..., y_hat_{k-1}),
+
+``hyper = h_s(z_hat)`` as in :class:`~lic.models.Hyperprior`, ``cc_k`` a small convolutional
+transform whose last layer starts at zero, so that a fresh model codes exactly as the hyperprior it
+is initialized from. Within a slice all positions are independent given that context: USQ rounds
+them, TCQ runs one Viterbi search per slice with that slice's ``means``, ``scales`` and decoder
+weights. Coding follows CompressAI's ``ChannelGroupsLatentCodec`` slice by slice; the entropy
+parameters are computed in float64 with snapped means (as the hyperprior's), so the decoder's
+``means`` and ``scales`` equal the encoder's bit for bit. A ``y`` string is the slices' streams,
+each prefixed by its length (4 bytes).
+
+Training contexts are the earlier slices as training sees them: perturbed (USQ noise, TCQ's
+training perturbation), the surrogate the rate and distortion see too.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from lic.config import ModelConfig
+from lic.models import MEANS_GRID, Hyperprior, _weights_key
+from lic.errors import LicError
+from lic.quantizers import Quantizer
+
+
+def context_transform(inputs: int, outputs: int, width: int) -> nn.Sequential:
+    """``cc_k``: three 3x3 convolutions; the last starts at zero (a fresh slice adds nothing)."""
+    last = nn.Conv2d(width, outputs, 3, padding=1)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(nn.Conv2d(inputs, width, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True), last)
+
+
+class ChannelContext(Hyperprior):
+    """Mean-scale hyperprior plus ``config.slices`` channel slices, each conditioned on the earlier ones."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        m = config.M // config.slices
+        self.groups = [m] * config.slices
+        self.cc = nn.ModuleList(context_transform(2 * m + k * m, 2 * m, max(2 * m, 32)) for k in range(config.slices))
+
+    def _bounds(self, k: int) -> slice:
+        lo = sum(self.groups[:k])
+        return slice(lo, lo + self.groups[k])
+
+    def _slice_parameters(self, k: int, hyper: Tensor, earlier: list[Tensor], exact: bool) -> tuple[Tensor, Tensor]:
+        """``(scales_k, means_k)`` from the hyperprior's ``(scales, means)`` (``hyper``, 2M channels) and
+        the earlier slices; ``exact``: float64 and snapped means (coding), else float32 (training)."""
+        s = self._bounds(k)
+        own = torch.cat([hyper[:, : self.M][:, s], hyper[:, self.M :][:, s]], 1)
+        inputs = torch.cat([own, *earlier], 1)
+        if exact:
+            out = functional_call(self.cc[k], self._cc_float64(k), (inputs.double(),)) + own.double()
+            scales, means = out.chunk(2, 1)
+            means = torch.round(means / MEANS_GRID) * MEANS_GRID
+            return scales.float(), means.float()
+        scales, means = (self.cc[k](inputs) + own).chunk(2, 1)
+        return scales, means
+
+    def _cc_float64(self, k: int) -> dict[str, Tensor]:
+        """float64 copies of ``cc_k``'s weights, rebuilt only when they change."""
+        cache = self.__dict__.setdefault("_cc64", {})
+        key = _weights_key(self.cc[k])
+        if k not in cache or cache[k][0] != key:
+            cache[k] = (key, {n: v.detach().double() for n, v in self.cc[k].state_dict().items()})
+        return cache[k][1]
+
+    def slice_quantizer(self, q: Quantizer, k: int) -> Quantizer:
+        """``q`` for slice ``k``: the same parameters, the decoder weights of that slice's channels."""
+        if q.sensitivity is None:
+            return q
+        s, full = self._bounds(k), q.sensitivity
+        qk = copy.copy(q)  # keeps what q has built (TCQ's code lengths)
+        qk.sensitivity = lambda: full()[s]
+        return qk
+
+    def forward(self, x: Tensor) -> dict[str, Any]:
+        """Training pass: each slice perturbed by the quantizer, its context the earlier perturbed slices."""
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        hyper = self.h_s(z_hat)
+        y_tilde: list[Tensor] = []
+        likelihoods: list[Tensor] = []
+        for k, y_k in enumerate(y.split(self.groups, 1)):
+            scales, means = self._slice_parameters(k, hyper, y_tilde, exact=False)
+            t, lik = self.quantizer.perturb(y_k, means, scales)
+            y_tilde.append(t)
+            likelihoods.append(lik)
+        return {"x_hat": self.g_s(torch.cat(y_tilde, 1)),
+                "likelihoods": {"y": torch.cat(likelihoods, 1), "z": z_likelihoods}}
+
+    def entropy_decoders(self) -> list[nn.Module]:
+        return [self.h_s, self.cc]
+
+    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer,
+                   h_s: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        """Phase 4's pass slice by slice: each slice's context is the earlier slices' ``y_hat``."""
+        hyper = (h_s or self.h_s)(z_hat)
+        y_hat: list[Tensor] = []
+        likelihoods: list[Tensor] = []
+        for k, part in enumerate(latent.split(self.groups, 1)):
+            scales, means = self._slice_parameters(k, hyper, y_hat, exact=False)
+            qk = self.slice_quantizer(q, k)
+            idx = part if part.dtype == torch.int32 else qk.quantize(part, means.detach(), scales.detach())
+            y_hat.append(qk.dequantize(idx, means))
+            likelihoods.append(qk.likelihoods(idx, scales))
+        return torch.cat(y_hat, 1), torch.cat(likelihoods, 1)
+
+    def _hyper(self, z_hat: Tensor) -> Tensor:
+        """The hyperprior's exact ``(scales, means)`` as one tensor of 2M channels."""
+        return torch.cat(self.entropy_parameters(z_hat), 1)
+
+    def code_latents(self, a: dict[str, Any], q: Quantizer) -> dict[str, Tensor]:
+        """Quantize ``a["y"]`` slice by slice: ``indices``, ``y_hat`` and the ``means`` and ``scales``
+        each slice was quantized (and is coded) with."""
+        hyper = self._hyper(a["z_hat"])
+        out: dict[str, list[Tensor]] = {"indices": [], "y_hat": [], "means": [], "scales": []}
+        for k, y_k in enumerate(a["y"].split(self.groups, 1)):
+            scales, means = self._slice_parameters(k, hyper, out["y_hat"], exact=True)
+            qk = self.slice_quantizer(q, k)
+            indices = qk.quantize(y_k, means, scales)
+            for name, t in (("indices", indices), ("y_hat", qk.dequantize(indices, means)), ("means", means),
+                            ("scales", scales)):
+                out[name].append(t)
+        return {name: torch.cat(ts, 1) for name, ts in out.items()}
+
+    def compress(self, x: Tensor, quantizer: Quantizer | None = None) -> dict[str, Any]:
+        """Real bitstreams, one per image: the slices' streams, each after its length."""
+        q = quantizer or self.quantizer
+        a = self.analyze(x)
+        c = self.code_latents(a, q)
+        y_strings = []
+        for i in range(len(x)):
+            parts = [q.encode(idx[i : i + 1], sc[i : i + 1])
+                     for idx, sc in zip(c["indices"].split(self.groups, 1), c["scales"].split(self.groups, 1))]
+            y_strings.append(b"".join(len(p).to_bytes(4, "big") + p for p in parts))
+        return {"strings": [y_strings, a["z_strings"]], "shape": a["shape"], "y_hat": c["y_hat"],
+                "means": c["means"], "scales": c["scales"]}
+
+    def decompress(self, strings: list[list[bytes]], shape: torch.Size,
+                   quantizer: Quantizer | None = None) -> dict[str, Tensor]:
+        """Inverse of :meth:`compress`, slice by slice: ``x_hat``, ``y_hat``, ``means``, ``scales``."""
+        q = quantizer or self.quantizer
+        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
+        hyper = self._hyper(z_hat)
+        images = []
+        for i, data in enumerate(strings[0]):
+            parts = _split(data, len(self.groups))
+            y_hat: list[Tensor] = []
+            means_: list[Tensor] = []
+            scales_: list[Tensor] = []
+            for k, part in enumerate(parts):
+                scales, means = self._slice_parameters(k, hyper[i : i + 1], y_hat, exact=True)
+                indices = q.decode(part, scales).to(means.device)
+                y_hat.append(q.dequantize(indices, means))
+                means_.append(means)
+                scales_.append(scales)
+            images.append([torch.cat(t, 1) for t in (y_hat, means_, scales_)])
+        y_hat, means, scales = (torch.cat([im[j] for im in images]) for j in range(3))
+        return {"x_hat": self.g_s(y_hat).clamp_(0, 1), "y_hat": y_hat, "means": means, "scales": scales}
+
+
+def _split(data: bytes, count: int) -> list[bytes]:
+    """The ``count`` length-prefixed parts of a ``y`` string."""
+    parts, pos = [], 0
+    for _ in range(count):
+        if pos + 4 > len(data):
+            raise LicError("corrupt stream: a slice of y is missing")
+        n = int.from_bytes(data[pos : pos + 4], "big")
+        if pos + 4 + n > len(data):
+            raise LicError("corrupt stream: a slice of y is cut short")
+        parts.append(data[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+    if pos != len(data):
+        raise LicError("corrupt stream: bytes after the last slice of y")
+    return parts
