@@ -20,7 +20,8 @@ from lic.models import Hyperprior
 
 FORMAT = "lic-checkpoint"
 VERSION = 1
-ENCODER_PREFIXES = ("g_a.", "h_a.", "h_s.", "entropy_bottleneck.", "gaussian_conditional.")
+# what a latent dataset depends on: all but g_s (a channel-context model's slice transforms cc too)
+ENCODER_PREFIXES = ("g_a.", "h_a.", "h_s.", "cc.", "entropy_bottleneck.", "gaussian_conditional.")
 
 
 def weights_fingerprint(state_dict: dict[str, torch.Tensor], prefixes: Iterable[str] | None = None) -> str:

@@ -51,8 +51,8 @@ ARRAYS = ("x", "y", "y_hat", "indices", "means", "scales", "z_hat")
 
 
 def encoder_fingerprint(model: torch.nn.Module) -> str:
-    """SHA-256 of the weights a latent dataset depends on: ``g_a``, ``h_a``, ``h_s`` and the
-    entropy models (everything but the decoder ``g_s``)."""
+    """SHA-256 of the weights a latent dataset depends on: ``g_a``, ``h_a``, ``h_s``, a context
+    model's slice transforms and the entropy models (everything but the decoder ``g_s``)."""
     return weights_fingerprint(model.state_dict(), ENCODER_PREFIXES)
 
 

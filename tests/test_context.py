@@ -136,6 +136,13 @@ def test_phases_2_and_3_on_the_context_model(tmp_path: Path, ctx_ckpt: Path, tra
         assert not torch.equal(retrained.cc[3][-1].weight, model.cc[3][-1].weight)
         assert not torch.equal(retrained.h_s[0].weight, model.h_s[0].weight)
         assert torch.equal(retrained.g_a[0].weight, model.g_a[0].weight)
+    changed = build_model(model.config)  # only a slice transform moves: the dataset is stale for it
+    changed.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        changed.cc[2][-1].bias.add_(0.01)
+    from lic.latents import staleness
+
+    assert staleness(group, model) == [] and "encoder+hyper fingerprint" in staleness(group, changed)[0]
 
 
 def test_phase_4_pass_quantizes_as_the_coder_does(ctx_ckpt: Path, photo: np.ndarray) -> None:
