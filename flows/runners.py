@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,13 +126,32 @@ def pin(devices: tuple[str, ...]) -> str | None:
     return device
 
 
+class NumberedProcessPool(ProcessPoolTaskRunner):
+    """Prefect's process pool, its workers numbered by :func:`_number` from a folder of lock files
+    that lives as long as the pool."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, initializer=_number)
+        self._slots: str | None = None
+
+    def __enter__(self) -> "NumberedProcessPool":
+        self._slots = tempfile.mkdtemp(prefix="lic-workers-")
+        self._initargs = (self._slots, self._max_workers)
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            shutil.rmtree(self._slots, ignore_errors=True)
+
+
 def task_runner(cfg: RunnerConfig) -> TaskRunner:
     """The Prefect task runner ``cfg`` names."""
     if cfg.kind == "threads":
         return ThreadPoolTaskRunner(max_workers=cfg.workers)
     if cfg.kind == "processes":
-        slots = tempfile.mkdtemp(prefix="lic-workers-")
-        return ProcessPoolTaskRunner(max_workers=cfg.workers, initializer=_number, initargs=(slots, cfg.workers))
+        return NumberedProcessPool(cfg.workers)
     from prefect_dask import DaskTaskRunner
 
     if cfg.address:

@@ -4,6 +4,7 @@ the steps that claim one (real process pools and Dask clusters; no CUDA needed t
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +46,10 @@ def _run(cfg: RunnerConfig, claimed: int, free: int = 0, hold: float = 1.0) -> t
 
 
 def test_process_pool_workers_own_the_devices_in_turn(prefect_api: str) -> None:
+    slots = lambda: set(Path(tempfile.gettempdir()).glob("lic-workers-*"))  # noqa: E731
+    before = slots()
     gpu, _ = _run(RunnerConfig(kind="processes", workers=2, gpus=("3", "5")), claimed=2, hold=3.0)
+    assert slots() == before  # the pool's lock files went with it
     assert {device for _, device, _ in gpu} == {"3", "5"}  # two workers, one device each
     assert all(seen == device for _, device, seen in gpu)  # set before the step's CUDA starts
     assert len({worker for worker, _, _ in gpu}) == 2
