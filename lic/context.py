@@ -26,10 +26,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from lic.config import ModelConfig
-from lic.models import MEANS_GRID, Hyperprior, _weights_key
+from lic.models import Hyperprior, exact_call, exact_parameters
 from lic.errors import LicError
 from lic.quantizers import Quantizer
 
@@ -63,20 +62,9 @@ class ChannelContext(Hyperprior):
         own = torch.cat([hyper[:, : self.M][:, s], hyper[:, self.M :][:, s]], 1)
         inputs = torch.cat([own, *earlier], 1)
         if exact:
-            out = functional_call(self.cc[k], self._cc_float64(k), (inputs.double(),)) + own.double()
-            scales, means = out.chunk(2, 1)
-            means = torch.round(means / MEANS_GRID) * MEANS_GRID
-            return scales.float(), means.float()
+            return exact_parameters(exact_call(self.cc[k], inputs) + own.double())
         scales, means = (self.cc[k](inputs) + own).chunk(2, 1)
         return scales, means
-
-    def _cc_float64(self, k: int) -> dict[str, Tensor]:
-        """float64 copies of ``cc_k``'s weights, rebuilt only when they change."""
-        cache = self.__dict__.setdefault("_cc64", {})
-        key = _weights_key(self.cc[k])
-        if k not in cache or cache[k][0] != key:
-            cache[k] = (key, {n: v.detach().double() for n, v in self.cc[k].state_dict().items()})
-        return cache[k][1]
 
     def slice_quantizer(self, q: Quantizer, k: int) -> Quantizer:
         """``q`` for slice ``k``: the same parameters, the decoder weights of that slice's channels."""
@@ -120,14 +108,11 @@ class ChannelContext(Hyperprior):
             likelihoods.append(qk.likelihoods(idx, scales))
         return torch.cat(y_hat, 1), torch.cat(likelihoods, 1)
 
-    def _hyper(self, z_hat: Tensor) -> Tensor:
-        """The hyperprior's exact ``(scales, means)`` as one tensor of 2M channels."""
-        return torch.cat(self.entropy_parameters(z_hat), 1)
-
     def code_latents(self, a: dict[str, Any], q: Quantizer) -> dict[str, Tensor]:
         """Quantize ``a["y"]`` slice by slice: ``indices``, ``y_hat`` and the ``means`` and ``scales``
-        each slice was quantized (and is coded) with."""
-        hyper = self._hyper(a["z_hat"])
+        each slice was quantized (and is coded) with; ``a``'s ``means`` and ``scales`` are the
+        hyperprior's (:meth:`analyze`)."""
+        hyper = torch.cat([a["scales"], a["means"]], 1)
         out: dict[str, list[Tensor]] = {"indices": [], "y_hat": [], "means": [], "scales": []}
         for k, y_k in enumerate(a["y"].split(self.groups, 1)):
             scales, means = self._slice_parameters(k, hyper, out["y_hat"], exact=True)
@@ -156,7 +141,7 @@ class ChannelContext(Hyperprior):
         """Inverse of :meth:`compress`, slice by slice: ``x_hat``, ``y_hat``, ``means``, ``scales``."""
         q = quantizer or self.quantizer
         z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        hyper = self._hyper(z_hat)
+        hyper = torch.cat(self.entropy_parameters(z_hat), 1)
         images = []
         for i, data in enumerate(strings[0]):
             parts = _split(data, len(self.groups))

@@ -27,6 +27,26 @@ def _weights_key(module: torch.nn.Module) -> tuple[tuple[int, int], ...]:
     return tuple((t.data_ptr(), t._version) for t in module.state_dict().values())
 
 
+def exact_call(module: torch.nn.Module, x: Tensor) -> Tensor:
+    """``module(x)`` in float64, on float64 copies of its weights kept on the module until they change.
+
+    Entropy parameters are computed so: a float32 run may differ in its last bits between thread
+    counts and devices, which can flip a rounding or a scale bin; in float64 such a flip needs a
+    value within ~1e-15 of a boundary.
+    """
+    key = _weights_key(module)
+    cached = module.__dict__.get("_float64")
+    if cached is None or cached[0] != key:
+        cached = module.__dict__["_float64"] = (key, {n: v.detach().double() for n, v in module.state_dict().items()})
+    return functional_call(module, cached[1], (x.double(),))
+
+
+def exact_parameters(out: Tensor) -> tuple[Tensor, Tensor]:
+    """float32 ``(scales, means)`` from :func:`exact_call`'s ``out``, means snapped to the 2^-16 grid."""
+    scales, means = out.chunk(2, 1)
+    return scales.float(), (torch.round(means / MEANS_GRID) * MEANS_GRID).float()
+
+
 class Hyperprior(MeanScaleHyperprior):
     """Mean-scale hyperprior; ``config.N``/``config.M`` channels, ``config.quantizer`` for ``y``."""
 
@@ -73,16 +93,9 @@ class Hyperprior(MeanScaleHyperprior):
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     def entropy_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        """``(scales, means)`` from ``z_hat``, reproducible across threads and devices.
-
-        ``h_s`` runs in float64, then means are snapped to a 2^-16 grid. A float32 run may differ
-        in its last bits between thread counts, which can flip a rounding or a scale bin; in
-        float64 such a flip needs a value within ~1e-15 of a boundary.
-        """
-        out = functional_call(self.h_s, self._h_s_float64(), (z_hat.double(),))
-        scales, means = out.chunk(2, 1)
-        means = torch.round(means / MEANS_GRID) * MEANS_GRID
-        return scales.float(), means.float()
+        """``(scales, means)`` from ``z_hat``, reproducible across threads and devices: ``h_s`` in
+        float64 (:func:`exact_call`), means snapped to a 2^-16 grid (:func:`exact_parameters`)."""
+        return exact_parameters(exact_call(self.h_s, z_hat))
 
     def synthesis_gains(self, y_hat: Tensor, probes: int = 1, seed: int = 0) -> Tensor:
         """``G_i = ||d g_s / d y_i||^2`` at ``y_hat`` for every latent element, shaped like ``y_hat``.
@@ -117,14 +130,6 @@ class Hyperprior(MeanScaleHyperprior):
             self._sensitivity = self.channel_sensitivity()
             self._sensitivity_key = key
         return self._sensitivity
-
-    def _h_s_float64(self) -> dict[str, Tensor]:
-        """float64 copies of ``h_s``'s weights, rebuilt only when the weights change."""
-        key = _weights_key(self.h_s)
-        if getattr(self, "_h_s64_key", None) != key:
-            self._h_s64 = {k: v.detach().double() for k, v in self.h_s.state_dict().items()}
-            self._h_s64_key = key
-        return self._h_s64
 
     def code_latents(self, a: dict[str, Any], q: Quantizer) -> dict[str, Tensor]:
         """Quantize the front half's ``a["y"]``: ``indices``, ``y_hat``, and the ``means`` and ``scales``

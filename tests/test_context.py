@@ -10,10 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
+from lic import bitstream
 from lic.architectures import build_model
 from lic.checkpoint import load_checkpoint
 from lic.codec import Codec, pad
-from lic.config import ModelConfig
+from lic.config import ARCHITECTURES, ModelConfig
 from lic.context import ChannelContext
 from lic.data import to_tensor
 from lic.errors import LicError
@@ -35,6 +36,13 @@ def test_round_trip_is_bit_exact(codec: Codec, photo: np.ndarray, name: str, par
     rgb = photo[: size[0], : size[1]].copy()
     enc = codec.encode(rgb, codec.quantizer(name, **params), with_recon=True)
     assert np.array_equal(codec.decode(enc.data), enc.recon)
+
+
+def test_the_header_names_the_model_kind(codec: Codec, tiny_ckpt: Path, photo: np.ndarray) -> None:
+    data = codec.encode(photo[:64, :64].copy()).data
+    assert bitstream.unpack(data, 10**8)[0].model == ARCHITECTURES.index("channel-context") == 1
+    with pytest.raises(LicError, match="made with a channel-context model, but this checkpoint is a mean-scale"):
+        Codec.from_checkpoint(tiny_ckpt).decode(data)
 
 
 @pytest.mark.parametrize("name,params", QUANTIZERS)
@@ -117,7 +125,7 @@ def test_phases_2_and_3_on_the_context_model(tmp_path: Path, ctx_ckpt: Path, tra
     with torch.inference_mode():
         z_hat = torch.from_numpy(group["z_hat"][:])
         hyper_scales, hyper_means = model.entropy_parameters(z_hat)
-        c = model.code_latents({"y": torch.from_numpy(group["y"][:]), "z_hat": z_hat}, q)
+        c = model.code_latents({"y": torch.from_numpy(group["y"][:]), "means": hyper_means, "scales": hyper_scales}, q)
     assert np.array_equal(group["indices"][:], c["indices"].numpy())
     assert np.array_equal(group["means"][:], c["means"].numpy()) and not torch.equal(c["means"], hyper_means)
     assert np.array_equal(group["scales"][:], c["scales"].numpy())
