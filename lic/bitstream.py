@@ -3,8 +3,9 @@
 Layout (big-endian)::
 
     magic       4s   b"LIC\\x1a"
-    version     B
+    version     B    2 (version 1 lacks ``model`` and is read as model 0)
     quantizer   B    quantizer id (0 = USQ, 1 = TCQ)
+    model       B    model kind id (0 = mean-scale hyperprior, 1 = channel context; lic.config.ARCHITECTURES)
     fingerprint 8s   first 8 bytes of the model's SHA-256 weight fingerprint
     height      I    image height in pixels
     width       I    image width in pixels
@@ -25,8 +26,9 @@ from dataclasses import dataclass
 from lic.errors import LicError
 
 MAGIC = b"LIC\x1a"
-VERSION = 1
-_HEAD = struct.Struct(">4sBB8sII")
+VERSION = 2
+HEAD = struct.Struct(">4sBBB8sII")  # magic, version, quantizer, model, fingerprint, height, width
+_HEADS = {1: struct.Struct(">4sBB8sII"), VERSION: HEAD}  # every version this build reads
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 
@@ -42,13 +44,15 @@ class Header:
     height: int
     width: int
     qparams: bytes = b""
+    model: int = 0
 
 
 def pack(header: Header, z_string: bytes, y_string: bytes) -> bytes:
     """Serialize one image's header and streams, with a trailing CRC-32."""
     body = b"".join(
         [
-            _HEAD.pack(MAGIC, VERSION, header.quantizer, header.fingerprint, header.height, header.width),
+            HEAD.pack(MAGIC, VERSION, header.quantizer, header.model, header.fingerprint, header.height,
+                      header.width),
             _U16.pack(len(header.qparams)),
             header.qparams,
             _U32.pack(len(z_string)),
@@ -62,19 +66,24 @@ def pack(header: Header, z_string: bytes, y_string: bytes) -> bytes:
 
 def unpack(data: bytes, max_pixels: int) -> tuple[Header, bytes, bytes]:
     """Parse and validate a stream: ``(header, z_string, y_string)``."""
-    if len(data) < _HEAD.size + _U16.size + 2 * _U32.size + _U32.size:
+    if len(data) < 5 or data[:4] != MAGIC:
+        raise BitstreamError("not a .lic stream (bad magic)" if len(data) >= 5 else
+                             f"stream too short ({len(data)} bytes) to be a .lic file")
+    head = _HEADS.get(data[4])
+    if head is None:
+        raise BitstreamError(f".lic format version {data[4]} is not supported (this build reads "
+                             f"{', '.join(map(str, _HEADS))})")
+    if len(data) < head.size + _U16.size + 2 * _U32.size + _U32.size:
         raise BitstreamError(f"stream too short ({len(data)} bytes) to be a .lic file")
-    if data[:4] != MAGIC:
-        raise BitstreamError("not a .lic stream (bad magic)")
-    if data[4] != VERSION:
-        raise BitstreamError(f".lic format version {data[4]} is not supported (this build reads {VERSION})")
     body, (crc,) = data[:-4], _U32.unpack(data[-4:])
     if zlib.crc32(body) != crc:
         raise BitstreamError("checksum mismatch: the stream is corrupted or truncated")
-    _, _, quantizer, fingerprint, height, width = _HEAD.unpack_from(body, 0)
+    values = head.unpack_from(body, 0)
+    quantizer, (fingerprint, height, width) = values[2], values[-3:]
+    model = values[3] if head is HEAD else 0
     if not (1 <= height and 1 <= width and height * width <= max_pixels):
         raise BitstreamError(f"header gives an invalid image size {width}x{height} (limit {max_pixels} pixels)")
-    pos = _HEAD.size
+    pos = head.size
     fields = []
     for fmt in (_U16, _U32, _U32):
         if pos + fmt.size > len(body):
@@ -88,4 +97,4 @@ def unpack(data: bytes, max_pixels: int) -> tuple[Header, bytes, bytes]:
     if pos != len(body):
         raise BitstreamError(f"{len(body) - pos} unexpected bytes after the latent stream")
     qparams, z_string, y_string = fields
-    return Header(quantizer, fingerprint, height, width, qparams), z_string, y_string
+    return Header(quantizer, fingerprint, height, width, qparams, model), z_string, y_string

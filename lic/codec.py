@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from lic import bitstream
 from lic.checkpoint import load_checkpoint
-from lic.config import GRANULARITY
+from lic.config import ARCHITECTURES, GRANULARITY
 from lic.data import max_pixels, to_tensor, to_uint8
 from lic.errors import LicError
 from lic.models import Hyperprior
@@ -68,6 +68,7 @@ class Codec:
         self.fingerprint = fingerprint
         self.device = torch.device(device)
         self.meta = meta or {}
+        self._kind = ARCHITECTURES.index(model.config.architecture)  # the model id of .lic headers
 
     @classmethod
     def from_checkpoint(cls, path: Path, device: str | torch.device = "cpu") -> "Codec":
@@ -86,7 +87,7 @@ class Codec:
         h, w = rgb.shape[:2]
         x = pad(to_tensor(rgb).to(self.device))
         out = self.model.compress(x, quantizer=q)
-        header = bitstream.Header(q.code, bytes.fromhex(self.fingerprint)[:8], h, w, q.pack_params())
+        header = bitstream.Header(q.code, bytes.fromhex(self.fingerprint)[:8], h, w, q.pack_params(), self._kind)
         data = bitstream.pack(header, out["strings"][1][0], out["strings"][0][0])
         recon = None
         if with_recon:
@@ -98,6 +99,10 @@ class Codec:
     def decode(self, data: bytes) -> np.ndarray:
         """Decode a ``.lic`` stream to an ``HxWx3`` uint8 image."""
         header, z_string, y_string = bitstream.unpack(data, max_pixels())
+        if header.model != self._kind:
+            theirs = ARCHITECTURES[header.model] if header.model < len(ARCHITECTURES) else f"unknown ({header.model})"
+            raise LicError(f"stream was made with a {theirs} model, but this checkpoint is a "
+                           f"{ARCHITECTURES[self._kind]}")
         ours = self.fingerprint[:16]
         if header.fingerprint.hex() != ours:
             raise LicError(

@@ -22,7 +22,8 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**data)
 
 
-ARCHITECTURES = ("mean-scale-hyperprior", "channel-context")  # lic.models.Hyperprior, lic.context.ChannelContext
+# lic.models.Hyperprior, lic.context.ChannelContext; a name's position is its id in .lic headers (append only)
+ARCHITECTURES = ("mean-scale-hyperprior", "channel-context")
 KINDS = {"hyperprior": "mean-scale-hyperprior", "channel-context": "channel-context"}  # params.yaml's model.kind
 
 

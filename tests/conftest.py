@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +85,13 @@ def other_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path) -> 
 def photo(test_images: Path) -> np.ndarray:
     """A real photo crop with a size that is not a multiple of 64."""
     return np.asarray(Image.open(test_images / "rocket.png").convert("RGB"))[:150, :203].copy()
+
+
+def as_version_1(data: bytes) -> bytes:
+    """A format-2 ``.lic`` stream of a hyperprior written as format 1 wrote it: no model byte."""
+    assert data[4] == 2 and data[6] == 0
+    body = data[:4] + b"\x01" + data[5:6] + data[7:-4]
+    return body + struct.pack(">I", zlib.crc32(body))
 
 
 def run_cli(*args: str) -> int:

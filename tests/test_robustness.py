@@ -89,8 +89,8 @@ def _forge(header: bytes, rest: bytes = b"\x00\x00" + b"\x00\x00\x00\x00" * 2) -
 
 @pytest.mark.parametrize("height,width", [(0, 10), (10, 0), (2**31, 1), (65536, 65536), (2**32 - 1, 2**32 - 1)])
 def test_absurd_sizes_are_refused_before_allocating(codec: Codec, height: int, width: int) -> None:
-    head = struct.pack(">4sBB8sII", bitstream.MAGIC, bitstream.VERSION, 0, bytes.fromhex(codec.fingerprint)[:8],
-                       height, width)
+    head = bitstream.HEAD.pack(bitstream.MAGIC, bitstream.VERSION, 0, 0, bytes.fromhex(codec.fingerprint)[:8],
+                               height, width)
     with pytest.raises(LicError, match="invalid image size"):
         codec.decode(_forge(head))
 
@@ -107,12 +107,22 @@ def test_not_our_streams_are_refused(codec: Codec, data: bytes, match: str) -> N
 
 def test_huge_length_field_is_refused(codec: Codec, photo: np.ndarray) -> None:
     data = bytearray(codec.encode(photo[:64, :64].copy()).data)
-    qlen_at = struct.calcsize(">4sBB8sII")
+    qlen_at = bitstream.HEAD.size
     zlen_at = qlen_at + 2
     data[zlen_at : zlen_at + 4] = struct.pack(">I", 2**32 - 1)
     data[-4:] = struct.pack(">I", zlib.crc32(bytes(data[:-4])))
     with pytest.raises(LicError, match="past the end"):
         codec.decode(bytes(data))
+
+
+def test_version_1_streams_still_decode(codec: Codec, photo: np.ndarray) -> None:
+    """Format version 1 had no model byte (its streams are all a hyperprior's): they decode as before."""
+    from conftest import as_version_1
+
+    data = codec.encode(photo[:64, :80].copy()).data
+    old = as_version_1(data)
+    assert bitstream.unpack(old, 10**8)[1:] == bitstream.unpack(data, 10**8)[1:]
+    assert np.array_equal(codec.decode(old), codec.decode(data))
 
 
 _CROSS = """
