@@ -42,7 +42,8 @@ def torchrun(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, in
     qp = model_cfg.quantizer_params
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "lic",
             "train", "--lmbda", cfg.lmbda, "-o", out, "--resume", "--quantizer", model_cfg.quantizer,
-            "--steps", cfg.steps, "--channels", model_cfg.N, model_cfg.M, "--slices", model_cfg.slices, "--images", images,
+            "--steps", cfg.steps, "--channels", model_cfg.N, model_cfg.M, "--slices", model_cfg.slices,
+            "--context", model_cfg.context, "--images", images,
             "--patch-size", cfg.patch_size, "--batch-size", cfg.batch_size, "--min-scale", cfg.min_scale,
             "--lr", cfg.lr, "--seed", cfg.seed, "--checkpoint-every", cfg.checkpoint_every, "--device", cfg.device,
             *(["--init", init] if init else []),

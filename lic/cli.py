@@ -100,6 +100,8 @@ def train(
     channels: tuple[int, int] = typer.Option((ModelConfig.N, ModelConfig.M), "--channels", help="N M"),
     slices: int = typer.Option(ModelConfig.slices, "--slices",
                                help="channel slices of a channel-context model (lic/context.py); 0: the hyperprior"),
+    context: str = typer.Option(ModelConfig.context, "--context",
+                                help="a channel-context model's training contexts: perturbed or quantized"),
     images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
     patch_size: int = typer.Option(TrainConfig.patch_size, "--patch-size"),
     batch_size: int = typer.Option(TrainConfig.batch_size, "--batch-size"),
@@ -120,7 +122,7 @@ def train(
         raise LicError("--tcq-* options need --quantizer tcq")
     architecture = "channel-context" if slices else ModelConfig.architecture
     model_cfg = ModelConfig(architecture=architecture, N=channels[0], M=channels[1], quantizer=quantizer,
-                            quantizer_params=qparams, slices=slices)
+                            quantizer_params=qparams, slices=slices, context=context)
     cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, min_scale=min_scale, lr=lr,
                       seed=seed, checkpoint_every=checkpoint_every, device=device)
     m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume, init=init)

@@ -25,12 +25,14 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
 # lic.models.Hyperprior, lic.context.ChannelContext; a name's position is its id in .lic headers (append only)
 ARCHITECTURES = ("mean-scale-hyperprior", "channel-context")
 KINDS = {"hyperprior": "mean-scale-hyperprior", "channel-context": "channel-context"}  # params.yaml's model.kind
+CONTEXTS = ("perturbed", "quantized")  # what earlier slices give later ones in a channel-context model's training
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of a model and the quantizer it is trained for; ``slices``: the channel slices
-    of ``channel-context`` (``M`` divisible by it)."""
+    of ``channel-context`` (``M`` divisible by it), ``context``: its training contexts (``CONTEXTS``,
+    see :meth:`lic.context.ChannelContext.training_context`)."""
 
     architecture: str = "mean-scale-hyperprior"
     N: int = 64
@@ -38,6 +40,7 @@ class ModelConfig:
     quantizer: str = "usq"
     quantizer_params: dict[str, Any] = field(default_factory=dict)  # e.g. TCQ delta, states
     slices: int = 0
+    context: str = "perturbed"
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -49,10 +52,15 @@ class ModelConfig:
             raise LicError(f"channel-context needs slices that divide M={self.M}, got {self.slices}")
         if not context and self.slices:
             raise LicError(f"{self.architecture} has no channel slices")
+        if self.context not in CONTEXTS:
+            raise LicError(f"unknown training context {self.context!r}; choose one of {', '.join(CONTEXTS)}")
+        if not context and self.context != "perturbed":
+            raise LicError(f"{self.architecture} has no slice contexts")
 
     def to_dict(self) -> dict[str, Any]:
+        """Fields at their defaults that older checkpoints lack are left out, so those read as before."""
         d = asdict(self)
-        return d if d["slices"] else {k: v for k, v in d.items() if k != "slices"}  # a hyperprior's as before
+        return {k: v for k, v in d.items() if not (k == "slices" and not v or k == "context" and v == "perturbed")}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
@@ -61,12 +69,13 @@ class ModelConfig:
     @classmethod
     def from_params(cls, model: dict[str, Any], quantizer: str, quantizer_params: dict[str, Any]) -> "ModelConfig":
         """``params.yaml``'s ``model`` section: ``N``, ``M``, ``kind`` (``hyperprior``, the default, or
-        ``channel-context`` with its ``slices``)."""
+        ``channel-context`` with its ``slices`` and, optionally, training ``context``)."""
         kind = model.get("kind", "hyperprior")
         if kind not in KINDS:
             raise LicError(f"unknown model.kind {kind!r}; choose one of {', '.join(KINDS)}")
         return cls(architecture=KINDS[kind], N=model["N"], M=model["M"], quantizer=quantizer,
-                   quantizer_params=quantizer_params, slices=int(model.get("slices", 0)))
+                   quantizer_params=quantizer_params, slices=int(model.get("slices", 0)),
+                   context=model.get("context", "perturbed"))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ parameters are computed in float64 with snapped means (as the hyperprior's), so 
 ``means`` and ``scales`` equal the encoder's bit for bit. A ``y`` string is the slices' streams,
 each prefixed by its length (4 bytes).
 
-Training contexts are the earlier slices as training sees them: perturbed (USQ noise, TCQ's
-training perturbation), the surrogate the rate and distortion see too.
+Training contexts (``config.context``) are, by default, the earlier slices as training sees them:
+perturbed (USQ noise, TCQ's training perturbation), the surrogate the rate and distortion see too.
+The alternative, ``quantized``, gives later slices what the decoder will see: the earlier slices
+quantized as the coder quantizes them, with a straight-through gradient.
 """
 
 from __future__ import annotations
@@ -82,14 +84,30 @@ class ChannelContext(Hyperprior):
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         hyper = self.h_s(z_hat)
         y_tilde: list[Tensor] = []
+        contexts: list[Tensor] = []
         likelihoods: list[Tensor] = []
         for k, y_k in enumerate(y.split(self.groups, 1)):
-            scales, means = self._slice_parameters(k, hyper, y_tilde, exact=False)
+            scales, means = self._slice_parameters(k, hyper, contexts, exact=False)
             t, lik = self.quantizer.perturb(y_k, means, scales)
             y_tilde.append(t)
+            contexts.append(self.training_context(y_k, t, means, scales))
             likelihoods.append(lik)
         return {"x_hat": self.g_s(torch.cat(y_tilde, 1)),
                 "likelihoods": {"y": torch.cat(likelihoods, 1), "z": z_likelihoods}}
+
+    def training_context(self, y_k: Tensor, y_tilde: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        """What slice ``k`` gives the later slices' contexts in training: ``y_tilde`` (perturbed), or
+        ``y_k + sg(y_hat_k - y_k)``, ``y_hat_k`` the slice quantized as the coder does (TCQ's search
+        without decoder weighting, which would cost a pass through ``g_s`` every step)."""
+        if self.config.context == "perturbed":
+            return y_tilde
+        q = self.__dict__.get("_context_quantizer")
+        if q is None:
+            q = self.__dict__["_context_quantizer"] = self.quantizer_for(
+                None, **({"weighting": "none"} if self.config.quantizer == "tcq" else {}))
+        with torch.no_grad():
+            y_hat = q.dequantize(q.quantize(y_k, means, scales), means)
+        return y_k + (y_hat - y_k).detach()
 
     def entropy_decoders(self) -> list[nn.Module]:
         return [self.h_s, self.cc]

@@ -87,15 +87,43 @@ def test_a_fresh_context_model_codes_as_its_hyperprior(tiny_ckpt: Path, photo: n
     assert torch.equal(c["y_hat"], y_hat)
 
 
-def test_training_reaches_the_context_transforms() -> None:
-    model = build_model(ModelConfig(N=8, M=8, architecture="channel-context", slices=2)).train()
+@pytest.mark.parametrize("context", ["perturbed", "quantized"])
+def test_training_reaches_the_context_transforms(context: str) -> None:
+    model = build_model(ModelConfig(N=8, M=8, architecture="channel-context", slices=2, context=context)).train()
     out = model(torch.rand(2, 3, 64, 64))
     loss = out["x_hat"].square().mean() - sum(torch.log2(lik).sum() for lik in out["likelihoods"].values())
     loss.backward()
     assert model.cc[1][-1].weight.grad.abs().sum() > 0  # the last slice's context learns from the first
 
 
+@pytest.mark.parametrize("quantizer", ["usq", "tcq"])
+def test_quantized_training_contexts_are_the_coders_levels(quantizer: str) -> None:
+    """``context: quantized`` gives later slices the earlier ones as the coder quantizes them (TCQ:
+    unweighted search), with the gradient of ``y`` passed straight through; ``perturbed`` the
+    perturbed slice itself."""
+    cfg = ModelConfig(N=8, M=8, architecture="channel-context", slices=2, quantizer=quantizer, context="quantized")
+    model = build_model(cfg)
+    model.update(force=True)
+    gen = torch.Generator().manual_seed(0)
+    y = (torch.randn(2, 4, 8, 8, generator=gen) * 3).requires_grad_(True)
+    means, scales = torch.randn(2, 4, 8, 8, generator=gen), torch.rand(2, 4, 8, 8, generator=gen) + 0.5
+    t = model.quantizer.perturb(y, means, scales)[0]
+    ctx = model.training_context(y, t, means, scales)
+    q = model.quantizer_for(quantizer, **({"weighting": "none"} if quantizer == "tcq" else {}))
+    levels = q.dequantize(q.quantize(y.detach(), means, scales), means)
+    assert torch.allclose(ctx, levels, atol=1e-5) and not torch.allclose(ctx, t, atol=1e-3)
+    if quantizer == "usq":
+        assert torch.allclose(ctx, torch.round(y - means) + means, atol=1e-5)
+    (grad,) = torch.autograd.grad(ctx.sum(), y)
+    assert torch.equal(grad, torch.ones_like(y))
+    perturbed = build_model(ModelConfig(N=8, M=8, architecture="channel-context", slices=2, quantizer=quantizer))
+    assert perturbed.training_context(y, t, means, scales) is t
+
+
 @pytest.mark.parametrize("cfg,match", [({"slices": 5}, "divide M=16"), ({"slices": 0}, "divide"),
+                                       ({"slices": 4, "context": "rounded"}, "unknown training context"),
+                                       ({"architecture": "mean-scale-hyperprior", "slices": 0, "context": "quantized"},
+                                        "no slice contexts"),
                                        ({"architecture": "mean-scale-hyperprior", "slices": 4}, "no channel slices"),
                                        ({"architecture": "pixelcnn"}, "unknown architecture")])
 def test_bad_architectures_are_one_line(cfg: dict, match: str) -> None:
@@ -175,6 +203,10 @@ def test_cli_trains_a_context_model(tmp_path: Path, train_images: Path) -> None:
     assert run_cli("train", "--lmbda", "0.01", "-o", out, "--steps", "2", "--channels", "8", "8", "--slices", "2",
                    "--patch-size", "64", "--batch-size", "1", "--images", train_images) == 0
     model, obj = load_checkpoint(out)
-    assert isinstance(model, ChannelContext) and obj["config"]["slices"] == 2
+    assert isinstance(model, ChannelContext) and obj["config"]["slices"] == 2 and "context" not in obj["config"]
+    assert run_cli("train", "--lmbda", "0.01", "-o", tmp_path / "q.ckpt", "--steps", "2", "--channels", "8", "8",
+                   "--slices", "2", "--context", "quantized", "--patch-size", "64", "--batch-size", "1",
+                   "--images", train_images) == 0
+    assert load_checkpoint(tmp_path / "q.ckpt")[0].config.context == "quantized"
     assert run_cli("train", "--lmbda", "0.01", "-o", tmp_path / "bad.ckpt", "--channels", "8", "8",
                    "--slices", "3") == 2
