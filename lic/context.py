@@ -112,10 +112,9 @@ class ChannelContext(Hyperprior):
     def entropy_decoders(self) -> list[nn.Module]:
         return [self.h_s, self.cc]
 
-    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer,
-                   h_s: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer) -> tuple[Tensor, Tensor]:
         """Phase 4's pass slice by slice: each slice's context is the earlier slices' ``y_hat``."""
-        hyper = (h_s or self.h_s)(z_hat)
+        hyper = self.h_s(z_hat)
         y_hat: list[Tensor] = []
         likelihoods: list[Tensor] = []
         for k, part in enumerate(latent.split(self.groups, 1)):

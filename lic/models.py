@@ -143,12 +143,11 @@ class Hyperprior(MeanScaleHyperprior):
         with ``g_s``."""
         return [self.h_s]
 
-    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer,
-                   h_s: torch.nn.Module | None = None) -> tuple[Tensor, Tensor]:
+    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer) -> tuple[Tensor, Tensor]:
         """Phase 4's differentiable pass: ``(y_hat, likelihoods)`` with ``means, scales = h_s(z_hat)``
-        (float32, ``h_s`` possibly a data-parallel wrapper), ``y_hat = means + level(k)``. ``latent``:
-        ``y``, quantized afresh under the current parameters, or int32 indices kept as they are."""
-        scales, means = (h_s or self.h_s)(z_hat).chunk(2, 1)
+        (float32), ``y_hat = means + level(k)``. ``latent``: ``y``, quantized afresh under the
+        current parameters, or int32 indices kept as they are. :class:`Requantizer` makes it a module."""
+        scales, means = self.h_s(z_hat).chunk(2, 1)
         k = latent if latent.dtype == torch.int32 else q.quantize(latent, means.detach(), scales.detach())
         return q.dequantize(k, means), q.likelihoods(k, scales)
 
@@ -169,3 +168,16 @@ class Hyperprior(MeanScaleHyperprior):
         indices = torch.cat([q.decode(s, scales[i : i + 1]) for i, s in enumerate(strings[0])]).to(means.device)
         y_hat = q.dequantize(indices, means)
         return {"x_hat": self.g_s(y_hat).clamp_(0, 1), "y_hat": y_hat}
+
+
+class Requantizer(torch.nn.Module):
+    """:meth:`Hyperprior.requantize` under quantizer ``q`` as one module whose parameters are the
+    model's entropy decoders (``h_s``, a context model's slice transforms), so that DDP can wrap it."""
+
+    def __init__(self, model: Hyperprior, q: Quantizer) -> None:
+        super().__init__()
+        self.decoders = torch.nn.ModuleList(model.entropy_decoders())
+        self.__dict__.update(model=model, q=q)  # not submodules: only the decoders' parameters are its own
+
+    def forward(self, latent: Tensor, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.requantize(latent, z_hat, self.q)

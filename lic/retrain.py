@@ -11,7 +11,7 @@
   paper's dilemma for TCQ, kept as the reference). An ``online`` TCQ search weighted by the
   decoder holds ``g_s``'s sensitivity for ``weighting_every`` steps (:class:`Snapshot`). A
   channel-context model retrains its slice transforms with ``h_s``, slice by slice
-  (:meth:`lic.context.ChannelContext.requantize`; one process).
+  (:meth:`lic.context.ChannelContext.requantize`).
 - ``control``: ``g_s`` learns for the same steps on noise-approximated latents (the quantizer's
   training perturbation of ``y``), to separate the gain of true quantization from that of more
   training.
@@ -49,7 +49,7 @@ from lic.config import RetrainConfig
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 from lic.latents import LatentDataset, generation_seconds, open_latents, staleness
-from lic.models import Hyperprior
+from lic.models import Hyperprior, Requantizer
 from lic.quantizers import Quantizer, Sensitivity
 from lic.train import rate_distortion
 
@@ -73,8 +73,6 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         warnings.warn(f"using stale dataset {latents}: {'; '.join(stale)}", stacklevel=2)
     lmbda = cfg.lmbda
     hyper = cfg.mode == "hyper-decoder"
-    if hyper and model.config.slices and world.size > 1:
-        raise LicError(f"{checkpoint} is a channel-context model: its phase 4 runs in one process")
     if hyper and lmbda is None:
         lmbda = training_lambda(obj)
         if lmbda is None:
@@ -100,7 +98,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     torch.manual_seed(cfg.seed + world.rank * 1_000_003)
     gen = torch.Generator().manual_seed(cfg.seed + world.rank * 1_000_003)
     g_s = distributed.wrap(model.g_s, world)
-    h_s = distributed.wrap(model.h_s, world) if hyper else model.h_s
+    requantizer = distributed.wrap(Requantizer(model, q), world) if hyper else None
     metrics: dict[str, float] = {}
     if held:
         held.check(0, model, lmbda, q, learn)  # step 0: the starting weights may stay best
@@ -111,7 +109,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             weighting.refresh()
         batch = [t.to(device) for t in data.batch(torch.randint(n_train, (cfg.batch_size,), generator=gen))]
         optimizer.zero_grad(set_to_none=True)
-        loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, h_s, q)
+        loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, requantizer, q)
         loss.backward()
         optimizer.step()
         metrics["step"] = step
@@ -195,17 +193,17 @@ class Snapshot:
 
 
 def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float | None,
-          g_s: torch.nn.Module | None = None, h_s: torch.nn.Module | None = None,
+          g_s: torch.nn.Module | None = None, requantizer: torch.nn.Module | None = None,
           q: Quantizer | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch: ``MSE`` (decoder, control), or :func:`lic.train.rate_distortion`'s
-    ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics. ``g_s``, ``h_s``: the
-    model's own, or their data-parallel wrappers; ``q``: the dataset's quantizer (default the
-    model's). A hyper-decoder batch is ``(y, z_hat, x)`` (``online``) or ``(indices, z_hat, x)``
-    (``stale``)."""
-    g_s, h_s, q = g_s or model.g_s, h_s or model.h_s, q or model.quantizer
+    ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics. ``g_s``, ``requantizer``: the
+    model's ``g_s`` and :class:`~lic.models.Requantizer`, or their data-parallel wrappers; ``q``:
+    the dataset's quantizer (default the model's). A hyper-decoder batch is ``(y, z_hat, x)``
+    (``online``) or ``(indices, z_hat, x)`` (``stale``)."""
+    g_s, q = g_s or model.g_s, q or model.quantizer
     if mode == "hyper-decoder":
         latent, z_hat, x = batch
-        y_hat, likelihoods = model.requantize(latent, z_hat, q, h_s)
+        y_hat, likelihoods = (requantizer or Requantizer(model, q))(latent, z_hat)
         out = {"x_hat": g_s(y_hat), "likelihoods": {"y": likelihoods}}
     else:
         y_hat, x = batch if mode == "decoder" else (q.perturb(*batch[:3])[0], batch[3])

@@ -140,7 +140,7 @@ def test_hyperprior_checkpoints_keep_their_config(tiny_ckpt: Path) -> None:
 def test_phases_2_and_3_on_the_context_model(tmp_path: Path, ctx_ckpt: Path, train_images: Path,
                                              quantizer: str) -> None:
     """Its datasets keep each slice's own ``means`` and ``scales`` (those the indices were coded with);
-    the decoder and the control retrain on them; phase 4 refuses in one line."""
+    the decoder and the control retrain on them; phase 4 retrains h_s and the slice transforms too."""
     from lic.config import LatentsConfig, RetrainConfig
     from lic.latents import make_latents, open_latents
     from lic.retrain import retrain

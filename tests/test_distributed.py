@@ -89,13 +89,16 @@ def test_killed_and_resumed_ddp_run_ends_like_an_uninterrupted_one(tmp_path: Pat
     assert read_checkpoint(cut)["fingerprint"] == read_checkpoint(tmp_path / "whole.ckpt")["fingerprint"]
 
 
-def test_retrain_under_torchrun(tmp_path: Path, tiny_ckpt: Path, train_images: Path) -> None:
-    """``torchrun -m lic retrain``: phase 4 (h_s and g_s in DDP) on 2 ranks ends with one
-    checkpoint from rank 0, one report line, and ranks on equal weights (checked before saving)."""
+@pytest.mark.parametrize("model", ["tiny_ckpt", "ctx_ckpt"])
+def test_retrain_under_torchrun(tmp_path: Path, model: str, train_images: Path, request: pytest.FixtureRequest) -> None:
+    """``torchrun -m lic retrain``: phase 4 (the entropy decoders and g_s in DDP; a context
+    model's slice transforms too) on 2 ranks ends with one checkpoint from rank 0, one report
+    line, and ranks on equal weights (checked before saving)."""
     from lic.checkpoint import load_checkpoint
     from lic.config import LatentsConfig
     from lic.latents import make_latents
 
+    tiny_ckpt = request.getfixturevalue(model)
     data = make_latents(tiny_ckpt, tmp_path / "l.zarr", train_images,
                         cfg=LatentsConfig(patches=8, patch_size=64, chunk=4), progress=False)
     out = tmp_path / "r.ckpt"
@@ -110,3 +113,5 @@ def test_retrain_under_torchrun(tmp_path: Path, tiny_ckpt: Path, train_images: P
     base, _ = load_checkpoint(tiny_ckpt)
     model, _ = load_checkpoint(out)
     assert not all(a.equal(b) for a, b in zip(base.h_s.parameters(), model.h_s.parameters()))
+    if model.config.slices:
+        assert not all(a.equal(b) for a, b in zip(base.cc.parameters(), model.cc.parameters()))
