@@ -71,12 +71,10 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         raise LicError(f"{latents} is stale for {checkpoint}: {'; '.join(stale)} (--allow-stale to use it anyway)")
     if stale:
         warnings.warn(f"using stale dataset {latents}: {'; '.join(stale)}", stacklevel=2)
-    lmbda = cfg.lmbda
+    lmbda = cfg.lmbda if cfg.lmbda is not None else training_lambda(obj)  # recorded: later rounds start from it
     hyper = cfg.mode == "hyper-decoder"
     if hyper and lmbda is None:
-        lmbda = training_lambda(obj)
-        if lmbda is None:
-            raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
+        raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
     q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
     q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
     keys = _KEYS["stale" if hyper and cfg.strategy == "stale" else cfg.mode]

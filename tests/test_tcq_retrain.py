@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import TINY, TINY_TRAIN, run_cli
-from lic.checkpoint import load_checkpoint, read_checkpoint
+from lic.checkpoint import load_checkpoint, read_checkpoint, training_lambda
 from lic.datasets import diff
 from lic.config import LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
 from lic.latents import LatentDataset, generation_seconds, make_latents, open_latents
@@ -128,6 +128,21 @@ def test_a_second_round_chains_its_dataset_and_its_time(tcq_dataset: Path, tcq_c
     assert first["round"] == 1 and second["round"] == 2
     assert second["cumulative_wall_s"] == pytest.approx(first["cumulative_wall_s"] + second["wall_s"]
                                                         + generation_seconds(group))
+
+
+@pytest.mark.parametrize("first", ["hyper-decoder", "decoder"])
+def test_phase_4_starts_from_a_retrained_model_at_its_lambda(tcq_dataset: Path, tcq_ckpt: Path, tmp_path: Path,
+                                                              first: str) -> None:
+    """A retrained checkpoint keeps no training state; its record carries the lambda, so a later
+    round of phase 4 (the pipeline's stale round 2) starts from it without ``--lmbda``."""
+    lmbda = training_lambda(read_checkpoint(tcq_ckpt))
+    r1, r2 = tmp_path / "r1.ckpt", tmp_path / "r2.ckpt"
+    retrain(RetrainConfig(first, steps=2, batch_size=4, **({"strategy": "stale"} if first == "hyper-decoder" else {})),
+            tcq_ckpt, tcq_dataset, r1, progress=False)
+    assert lmbda is not None and training_lambda(read_checkpoint(r1)) == lmbda
+    rec = retrain(RetrainConfig("hyper-decoder", steps=2, batch_size=4, strategy="stale", allow_stale=True), r1,
+                  tcq_dataset, r2, progress=False)
+    assert rec["config"]["lmbda"] == lmbda and rec["round"] == 2
 
 
 def test_validation_keeps_the_best_weights_on_held_out_patches(tcq_dataset: Path, tcq_ckpt: Path,
