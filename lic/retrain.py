@@ -201,7 +201,8 @@ def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float 
     g_s, q = g_s or model.g_s, q or model.quantizer
     if mode == "hyper-decoder":
         latent, z_hat, x = batch
-        y_hat, likelihoods = (requantizer or Requantizer(model, q))(latent, z_hat)
+        y_hat, likelihoods = (requantizer(latent, z_hat) if requantizer is not None
+                              else model.requantize(latent, z_hat, q))
         out = {"x_hat": g_s(y_hat), "likelihoods": {"y": likelihoods}}
     else:
         y_hat, x = batch if mode == "decoder" else (q.perturb(*batch[:3])[0], batch[3])
