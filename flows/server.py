@@ -4,12 +4,16 @@
 
 If ``PREFECT_API_URL`` is set (your own ``prefect server start``, to watch runs in its UI), the
 command just runs. Otherwise a local server is started for the command's lifetime, so the many
-flow processes of a pipeline share one server instead of each starting a temporary one.
+flow processes of a pipeline share one server instead of each starting a temporary one. It listens
+on ``LIC_PREFECT_PORT`` (4200), or on a free port when another server (another pipeline's) holds
+that one: without a server of its own, every flow starts two temporary ones, which made the demo
+27% slower (1,864 s against 1,470 s).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +31,18 @@ def healthy(url: str) -> bool:
         return False
 
 
+def free_port(preferred: int) -> int:
+    """``preferred`` if nothing on this host listens there, else a port the OS has free."""
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError("no free port")  # binding port 0 does not fail while the OS has ports left
+
+
 def main() -> int:
     cmd = sys.argv[1:]
     if not cmd:
@@ -35,10 +51,13 @@ def main() -> int:
     if os.environ.get("PREFECT_API_URL"):
         return subprocess.call(cmd)
     env = dict(os.environ, PREFECT_HOME=os.environ.get("PREFECT_HOME", str(Path(".prefect").resolve())))
-    url = f"http://127.0.0.1:{PORT}/api"
+    port = free_port(PORT)
+    if port != PORT:
+        print(f"port {PORT} is taken (another Prefect server?); this run's server takes port {port}", file=sys.stderr)
+    url = f"http://127.0.0.1:{port}/api"
     log = open(".prefect-server.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(PORT)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(150):
             if healthy(url) or server.poll() is not None:
