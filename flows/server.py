@@ -55,26 +55,26 @@ def main() -> int:
     if port != PORT:
         print(f"port {PORT} is taken (another Prefect server?); this run's server takes port {port}", file=sys.stderr)
     url = f"http://127.0.0.1:{port}/api"
-    log = open(".prefect-server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(150):
-            if healthy(url) or server.poll() is not None:
-                break
-            time.sleep(1)
-        if healthy(url):
-            env["PREFECT_API_URL"] = url
-            print(f"Prefect server at {url.removesuffix('/api')} (log: .prefect-server.log)", file=sys.stderr)
-        else:
-            print("Prefect server did not start; flows use temporary servers", file=sys.stderr)
-        return subprocess.call(cmd, env=env)
-    finally:
-        server.terminate()
+    with open(".prefect-server.log", "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            for _ in range(150):
+                if healthy(url) or server.poll() is not None:
+                    break
+                time.sleep(1)
+            if healthy(url):
+                env["PREFECT_API_URL"] = url
+                print(f"Prefect server at {url.removesuffix('/api')} (log: .prefect-server.log)", file=sys.stderr)
+            else:
+                print("Prefect server did not start; flows use temporary servers", file=sys.stderr)
+            return subprocess.call(cmd, env=env)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 if __name__ == "__main__":
