@@ -7,7 +7,8 @@
   and ``L = lmbda * 255^2 * MSE(g_s(y_hat), x) + bpp(k | scales)``, so gradients reach ``h_s``
   through ``means`` and ``scales``. The indices ``k`` per ``strategy``: ``online`` quantizes the
   batch again with the real quantizer under the current ``means`` and ``scales`` (USQ
-  ``round(y - means)``, TCQ's Viterbi search); ``stale`` keeps the dataset's indices (the
+  ``round(y - means)``, TCQ's Viterbi search), its rate's gradient in ``means`` that of the training
+  surrogate (:meth:`lic.quantizers.Quantizer.requantize`); ``stale`` keeps the dataset's indices (the
   paper's dilemma for TCQ, kept as the reference). An ``online`` TCQ search weighted by the
   decoder holds ``g_s``'s sensitivity for ``weighting_every`` steps (:class:`Snapshot`). A
   channel-context model retrains its slice transforms with ``h_s``, slice by slice

@@ -98,3 +98,23 @@ def test_a_delta_that_float32_cannot_hold_still_decodes(model: Hyperprior, laten
     back = quantizer_from_header(q.code, q.pack_params(), model.gaussian_conditional)
     k = q.quantize(latent["y"], latent["means"], latent["scales"])
     assert torch.equal(back.decode(q.encode(k, latent["scales"]), latent["scales"]), k)
+
+
+@pytest.mark.parametrize("name, params", [("usq", {}), ("tcq", {"weighting": "none"})])
+def test_online_rate_holds_means_near_y(model: Hyperprior, name: str, params: dict) -> None:
+    """Phase 4's online rate is the real ``P(k | scales)``, and moving ``means`` away from ``y`` costs
+    rate in its gradient. The real probability alone has no gradient in ``means`` (``k`` follows
+    them): in online phase 4 of a context model the means of later slices drifted 15x from ``y``."""
+    torch.manual_seed(0)
+    q = model.quantizer_for(name, **params)
+    y = torch.randn(2, 8, 6, 5) * 3
+    scales = torch.full_like(y, 2.0, requires_grad=True)
+    means = (y - torch.where(y > 0, 2.5, -2.5)).requires_grad_(True)  # residuals of +-2.5
+    k, likelihoods = q.requantize(y, means, scales)
+    assert torch.equal(k, q.quantize(y, means, scales))
+    assert torch.equal(likelihoods, q.likelihoods(k, scales))
+    bits = -torch.log2(likelihoods).sum()
+    bits.backward()
+    toward_y = torch.sign(y - means.detach())
+    assert (means.grad * toward_y < 0).float().mean() > 0.9  # descending moves means toward y
+    assert scales.grad is not None and scales.grad.abs().sum() > 0
