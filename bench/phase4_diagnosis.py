@@ -8,7 +8,8 @@ dataset's training patches; the held-out photos, padded to a multiple of 64), in
 - ``table``: the same indices at the coder's scales (each snapped up to its scale-table bin);
 - ``stream``: the real bitstream (float64 ``h_s``, snapped means, the table's CDFs), ``y`` only;
 
-and the PSNR of ``g_s(y_hat)``. ``stream / loss`` above 1 is rate the loss does not see; a gap
+the PSNR of ``g_s(y_hat)``, and ``|y-mu|``, the mean distance of ``y`` from the ``means`` it is coded
+with (a context model's per slice): phase 4 moving it away from the base's is ``means`` drifting. ``stream / loss`` above 1 is rate the loss does not see; a gap
 between the two sets that grows from base to phase 4 is overfitting to the training patches.
 
     python bench/phase4_diagnosis.py --latents artifacts/latents/usq-q4.zarr \\
@@ -36,10 +37,9 @@ def measure(model: Hyperprior, quantizer_name: str, params: dict, x: torch.Tenso
     """Bits of ``y`` per pixel three ways (see the module docstring) and PSNR, for a batch ``x``."""
     q = model.quantizer_for(quantizer_name, **params)
     pixels = x.shape[0] * x.shape[2] * x.shape[3]
-    y = model.g_a(x)
-    z_hat, _ = model.entropy_bottleneck(model.h_a(y), training=False)
-    scales, means = model.h_s(z_hat).chunk(2, 1)
-    k = q.quantize(y, means, scales)
+    a = model.analyze(x)
+    c = model.code_latents(a, q)  # a context model's means and scales, slice by slice
+    k, scales = c["indices"], c["scales"].float()
     table = model.gaussian_conditional.scale_table[q.table_indexes(scales).long()].to(scales)
     out = model.compress(x, q)
     x_hat = model.g_s(out["y_hat"]).clamp(0, 1)
@@ -47,7 +47,7 @@ def measure(model: Hyperprior, quantizer_name: str, params: dict, x: torch.Tenso
     return {"loss": float(-torch.log2(q.likelihoods(k, scales)).sum()) / pixels,
             "table": float(-torch.log2(q.likelihoods(k, table)).sum()) / pixels,
             "stream": 8 * sum(len(s) for s in out["strings"][0]) / pixels,
-            "psnr": -10 * math.log10(mse)}
+            "psnr": -10 * math.log10(mse), "drift": float((a["y"] - c["means"]).abs().mean())}
 
 
 def main() -> None:
@@ -62,7 +62,8 @@ def main() -> None:
     (patches,) = data.batch(torch.arange(min(args.patches, len(data))))
     photos = [to_tensor(load_image(p)[0]) for p in list_images(args.images or default_images("test"))]
     print(f"{name.upper()}; y bits per pixel: loss (continuous scales), table (coder's scales), stream (real)")
-    print(f"{'checkpoint':48s} {'set':9s} {'loss':>7s} {'table':>7s} {'stream':>7s} {'str/loss':>8s} {'PSNR':>6s}")
+    print(f"{'checkpoint':48s} {'set':9s} {'loss':>7s} {'table':>7s} {'stream':>7s} {'str/loss':>8s} {'PSNR':>6s} "
+          f"{'|y-mu|':>6s}")
     for ckpt in args.checkpoints:
         model, _ = load_checkpoint(ckpt)
         rows = {"train": measure(model, name, params, patches)}
@@ -70,7 +71,7 @@ def main() -> None:
         rows["held-out"] = {k: float(np.mean([h[k] for h in held])) for k in held[0]}
         for split, m in rows.items():
             print(f"{str(ckpt)[-48:]:48s} {split:9s} {m['loss']:7.4f} {m['table']:7.4f} {m['stream']:7.4f} "
-                  f"{m['stream'] / m['loss']:8.4f} {m['psnr']:6.2f}")
+                  f"{m['stream'] / m['loss']:8.4f} {m['psnr']:6.2f} {m['drift']:6.3f}")
 
 
 if __name__ == "__main__":
