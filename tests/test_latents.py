@@ -127,23 +127,27 @@ def test_hyper_decoder_and_control_retraining(tmp_path: Path, dataset: Path, tin
 
 
 def test_phase4_gradients_reach_h_s_through_means_and_scales(dataset: Path, tiny_ckpt: Path) -> None:
-    """``y_hat = means + round(y - means)`` carries the distortion's gradient to ``means``, the
-    likelihood of the fixed indices the rate's gradient to ``scales``: both halves of ``h_s``'s
-    last layer (``scales, means = h_s(z_hat).chunk(2, 1)``) receive gradient, each from its own term."""
+    """``y_hat = means + k`` carries the distortion's gradient to ``means``, the likelihood of ``k``
+    the rate's gradient to ``scales``; with indices chosen afresh (online) the rate's gradient
+    reaches ``means`` too (the training surrogate's), with the dataset's (stale) it does not. Both
+    halves of ``h_s``'s last layer (``scales, means = h_s(z_hat).chunk(2, 1)``) are checked."""
     from lic.retrain import _step
 
     model, _ = load_checkpoint(tiny_ckpt)
-    batch = list(LatentDataset(dataset, ("y", "z_hat", "x")).batch(torch.arange(4)))
+    data = LatentDataset(dataset, ("y", "indices", "z_hat", "x"))
+    y, indices, z_hat, x = data.batch(torch.arange(4))
     last, M = model.h_s[-1].weight, model.M
     grads = {}
-    for lmbda in (0.0, 1.0):  # rate alone, then rate and distortion
-        model.zero_grad(set_to_none=True)
-        loss, metrics = _step(model, "hyper-decoder", batch, lmbda)
-        assert metrics["loss"] == pytest.approx(lmbda * 255**2 * metrics["mse"] + metrics["bpp_y"])
-        loss.backward()
-        grads[lmbda] = last.grad.clone()
-    assert grads[0.0][:M].abs().sum() > 0 and grads[0.0][M:].abs().sum() == 0  # the rate reaches the scales only
-    assert grads[1.0][M:].abs().sum() > 0  # the distortion reaches the means
+    for strategy, latent in (("online", y), ("stale", indices)):
+        for lmbda in (0.0, 1.0):  # rate alone, then rate and distortion
+            model.zero_grad(set_to_none=True)
+            loss, metrics = _step(model, "hyper-decoder", [latent, z_hat, x], lmbda)
+            assert metrics["loss"] == pytest.approx(lmbda * 255**2 * metrics["mse"] + metrics["bpp_y"])
+            loss.backward()
+            grads[strategy, lmbda] = last.grad.clone()
+    assert grads["online", 0.0][:M].abs().sum() > 0 and grads["online", 0.0][M:].abs().sum() > 0
+    assert grads["stale", 0.0][:M].abs().sum() > 0 and grads["stale", 0.0][M:].abs().sum() == 0
+    assert grads["stale", 1.0][M:].abs().sum() > 0  # the distortion reaches the means
 
 
 def test_tcq_dataset_and_cli(tmp_path: Path, dataset: Path, tiny_ckpt: Path, train_images: Path,
