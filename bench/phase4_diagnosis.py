@@ -8,9 +8,10 @@ dataset's training patches; the held-out photos, padded to a multiple of 64), in
 - ``table``: the same indices at the coder's scales (each snapped up to its scale-table bin);
 - ``stream``: the real bitstream (float64 ``h_s``, snapped means, the table's CDFs), ``y`` only;
 
-the PSNR of ``g_s(y_hat)``, and ``|y-mu|``, the mean distance of ``y`` from the ``means`` it is coded
-with (a context model's per slice): phase 4 moving it away from the base's is ``means`` drifting. ``stream / loss`` above 1 is rate the loss does not see; a gap
-between the two sets that grows from base to phase 4 is overfitting to the training patches.
+the PSNR of ``g_s(y_hat)``, and ``|y-mu|``, the mean distance of ``y`` from the ``means`` it is
+coded with (a context model's per slice): phase 4 moving it away from the base's is ``means``
+drifting. ``stream / loss`` above 1 is rate the loss does not see; a gap between the two sets that
+grows from base to phase 4 is overfitting to the training patches.
 
     python bench/phase4_diagnosis.py --latents artifacts/latents/usq-q4.zarr \\
         artifacts/models/usq-base/q4.ckpt artifacts/models/usq-hyper-decoder/q4.ckpt [--images DIR]
@@ -34,7 +35,7 @@ from lic.models import Hyperprior
 
 @torch.no_grad()
 def measure(model: Hyperprior, quantizer_name: str, params: dict, x: torch.Tensor) -> dict[str, float]:
-    """Bits of ``y`` per pixel three ways (see the module docstring) and PSNR, for a batch ``x``."""
+    """Bits of ``y`` per pixel three ways (see the module docstring), PSNR and ``|y-mu|``, for a batch ``x``."""
     q = model.quantizer_for(quantizer_name, **params)
     pixels = x.shape[0] * x.shape[2] * x.shape[3]
     a = model.analyze(x)

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from lic.config import ModelConfig
-from lic.models import Hyperprior, exact_call, exact_parameters, requantize
+from lic.models import Hyperprior, exact_call, exact_parameters
 from lic.errors import LicError
 from lic.quantizers import Quantizer
 
@@ -120,7 +120,7 @@ class ChannelContext(Hyperprior):
         for k, part in enumerate(latent.split(self.groups, 1)):
             scales, means = self._slice_parameters(k, hyper, y_hat, exact=False)
             qk = self.slice_quantizer(q, k)
-            idx, lik = requantize(qk, part, means, scales)
+            idx, lik = qk.requantize(part, means, scales)
             y_hat.append(qk.dequantize(idx, means))
             likelihoods.append(lik)
         return torch.cat(y_hat, 1), torch.cat(likelihoods, 1)

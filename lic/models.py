@@ -148,7 +148,7 @@ class Hyperprior(MeanScaleHyperprior):
         (float32), ``y_hat = means + level(k)``. ``latent``: ``y``, quantized afresh under the
         current parameters, or int32 indices kept as they are. :class:`Requantizer` makes it a module."""
         scales, means = self.h_s(z_hat).chunk(2, 1)
-        k, likelihoods = requantize(q, latent, means, scales)
+        k, likelihoods = q.requantize(latent, means, scales)
         return q.dequantize(k, means), likelihoods
 
     def compress(self, x: Tensor, quantizer: Quantizer | None = None) -> dict[str, Any]:
@@ -168,14 +168,6 @@ class Hyperprior(MeanScaleHyperprior):
         indices = torch.cat([q.decode(s, scales[i : i + 1]) for i, s in enumerate(strings[0])]).to(means.device)
         y_hat = q.dequantize(indices, means)
         return {"x_hat": self.g_s(y_hat).clamp_(0, 1), "y_hat": y_hat}
-
-
-def requantize(q: Quantizer, latent: Tensor, means: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
-    """``(indices, likelihoods)`` of phase 4: ``latent`` quantized afresh (:meth:`Quantizer.requantize`),
-    or int32 indices kept as they are, with ``P(k | scales)``."""
-    if latent.dtype == torch.int32:
-        return latent, q.likelihoods(latent, scales)
-    return q.requantize(latent, means, scales)
 
 
 class Requantizer(torch.nn.Module):

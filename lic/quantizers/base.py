@@ -51,15 +51,19 @@ class Quantizer(ABC):
     def likelihoods(self, indices: Tensor, scales: Tensor) -> Tensor:
         """Model probability of each index (the rate the coder aims at is ``-log2`` of it)."""
 
-    def requantize(self, y: Tensor, means: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
-        """Phase 4's online pass: indices ``k`` of ``y`` under the current (detached) ``means`` and
-        ``scales``, and ``P(k | scales) * exp(log P~ - sg(log P~))``, ``P~`` the training surrogate's
-        likelihood of ``y`` (:meth:`perturb`, ``scales`` detached).
+    def requantize(self, latent: Tensor, means: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
+        """Phase 4's ``(indices, likelihoods)``. int32 ``latent``: indices kept as they are (stale),
+        with ``P(k | scales)``. Else ``y`` (online): its indices ``k`` under the current (detached)
+        ``means`` and ``scales``, and ``P(k | scales) * exp(log P~ - sg(log P~))``, ``P~`` the
+        training surrogate's likelihood of ``y`` (:meth:`perturb`, ``scales`` detached).
 
         Its value is the real index probability, and so is its gradient in ``scales``; in ``means`` it
         takes the surrogate's gradient, which moving ``means`` away from ``y`` costs in rate. The real
         probability has none (``k`` follows ``means``), and without it nothing holds ``means`` near ``y``.
         """
+        if latent.dtype == torch.int32:
+            return latent, self.likelihoods(latent, scales)
+        y = latent
         k = self.quantize(y, means.detach(), scales.detach())
         surrogate = self.perturb(y, means, scales.detach())[1].log()
         return k, self.likelihoods(k, scales) * torch.exp(surrogate - surrogate.detach())
