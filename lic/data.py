@@ -2,7 +2,7 @@
 
 The default set is made of real photographs that ship inside pip packages (scikit-image,
 scikit-learn, matplotlib, PyWavelets, mahotas, pygame), split into a fixed train set and a
-held-out test set (the split is measured in reports/README.md, "The bundled split"). Any folder
+held-out test set (the split is measured: reports/notebook/, "The bundled split"). Any folder
 of images (Kodak, CLIC, TecNick, DIV2K, ...) can be used instead.
 """
 
@@ -71,20 +71,33 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def prepare_default_dataset(root: Path = DATA_DIR) -> Path:
-    """Write the bundled photos as PNG under ``root/train`` and ``root/test``; idempotent.
+def write_bundled(split: str, folder: Path) -> Path:
+    """Write the bundled photos of ``split`` (``train`` or ``test``) as PNG into ``folder``; idempotent.
 
-    A photo that moved to the other split since an earlier call is removed from its old folder.
+    A photo of the other split found there (it moved since an earlier call) is removed.
     """
-    for package, rel, name, split in DEFAULT_SOURCES:
-        out = root / split / f"{name}.png"
-        (root / ("test" if split == "train" else "train") / out.name).unlink(missing_ok=True)
+    if split not in ("train", "test"):
+        raise LicError(f"the bundled photos split into train and test, not {split!r}")
+    folder = Path(folder)
+    for package, rel, name, where in DEFAULT_SOURCES:
+        out = folder / f"{name}.png"
+        if where != split:
+            out.unlink(missing_ok=True)
+            continue
         if out.exists():
             continue
         src = _package_dir(package) / rel
         rgb = _load_array(src) if src.suffix == ".npz" else load_image(src)[0]
         atomic_write(out, lambda tmp: Image.fromarray(rgb).save(tmp, format="PNG"))
-    return root
+    return folder
+
+
+def prepare_default_dataset(root: Path = DATA_DIR) -> Path:
+    """Write the bundled photos as PNG under ``root/bundled-train`` and ``root/bundled-test`` (the
+    pipeline's data sets of those names); idempotent."""
+    for split in ("train", "test"):
+        write_bundled(split, Path(root) / f"bundled-{split}")
+    return Path(root)
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -102,8 +115,9 @@ def split_sizes() -> tuple[int, int]:
 
 
 def default_images(split: str) -> Path:
-    """The folder of the default ``train`` or ``test`` split, made on first use."""
-    return prepare_default_dataset() / split
+    """The folder of the bundled ``train`` or ``test`` split, made on first use where the pipeline's
+    data set ``bundled-<split>`` lies (``artifacts/data/bundled-<split>``)."""
+    return write_bundled(split, DATA_DIR / f"bundled-{split}")
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -3,7 +3,14 @@
 Each file is fetched into ``.<out>.download/`` beside the output folder, resumed with an HTTP Range
 request when an earlier try was cut off, and checked against its published size and SHA-256 before
 anything is extracted. The images (archive members matching the set's pattern) are then written to
-a staging folder that replaces ``out`` in one rename: ``out`` is complete or absent.
+a staging folder that replaces ``out`` in one rename: ``out`` is complete or absent. ``out`` keeps a
+``SHA256SUMS`` of the downloaded files, so a later ``get`` of the same set into it checks it and keeps it.
+
+A mirror (``--mirror URL`` or ``LIC_DATA_MIRROR``: a lab's cache, a host behind a firewall) serves the
+same file names; the published checksums are checked all the same. ``LIC_DATA_REGISTRY`` names a YAML
+file of further sets (or replacements of these), in the form :func:`registry` reads. The fetcher is
+our own rather than ``pooch``, which does registries, hashes and mirrors too but does not resume a
+cut-off download with an HTTP Range request: DIV2K alone is 3.5 GB.
 
 Vimeo90K (82 GB of septuplets, CompressAI's training set) is not covered: download it from
 http://toflow.csail.mit.edu/ and pass the folder of extracted frames to ``--images``.
@@ -24,9 +31,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from tqdm import tqdm
 
-from lic.data import IMAGE_SUFFIXES
+from lic.data import DEFAULT_SOURCES, IMAGE_SUFFIXES, write_bundled
 from lic.errors import LicError
 
 CHUNK = 1 << 20
@@ -45,14 +53,21 @@ class Remote:
         return self.url.rstrip("/").removesuffix("/download").rsplit("/", 1)[-1]
 
 
+    def at(self, mirror: str | None) -> "Remote":
+        """The same file from ``mirror`` (a base URL), if given."""
+        return Remote(f"{mirror.rstrip('/')}/{self.filename}", self.sha256, self.size) if mirror else self
+
+
 @dataclass(frozen=True)
 class DataSet:
-    """A standard set: its files, which archive members are its images, and where it comes from."""
+    """A standard set: its files, which archive members are its images, and where it comes from;
+    ``bundled``: a split of the photos that ship in pip packages (:mod:`lic.data`), with no download."""
 
-    files: tuple[Remote, ...]
+    files: tuple[Remote, ...] = ()
     members: str = "*"  # glob over archive member paths; plain image files are taken as they are
     use: str = "evaluation"
     source: str = ""
+    bundled: str | None = None
 
 
 def _kodak() -> tuple[Remote, ...]:
@@ -92,6 +107,8 @@ def _kodak() -> tuple[Remote, ...]:
 # ETH Zurich's archives: URL, size and SHA-256 from TensorFlow Datasets' url_checksums (div2k.txt, clic.txt).
 _ETH = "https://data.vision.ee.ethz.ch/cvl"
 REGISTRY: dict[str, DataSet] = {
+    "bundled-train": DataSet(bundled="train", use="training", source="the bundled photos' training split (pip packages)"),
+    "bundled-test": DataSet(bundled="test", source="the bundled photos' held-out split (pip packages)"),
     "kodak": DataSet(_kodak(), source="Kodak Lossless True Color Image Suite, 24 images of 768x512"),
     # The paper's test set: TESTIMAGES SAMPLING 1200 RGB (Asuni and Giachetti, STAG 2014), 100 images
     # of 1200x1200, the folder RGB_OR_1200x1200 of this archive (511 MB). No SHA-256 is published:
@@ -154,8 +171,6 @@ def fetch(remote: Remote, dest: Path, progress: bool = True) -> Path:
         part.unlink()
         raise LicError(f"{remote.url}: {size} bytes with SHA-256 {digest[:16]}..., not the published "
                        f"{remote.size} bytes with {str(remote.sha256)[:16]}...; the corrupt file was removed")
-    if remote.sha256 is None:
-        warnings.warn(f"{remote.url} has no published SHA-256; this download's is {digest}", stacklevel=2)
     os.replace(part, dest)
     return dest
 
@@ -187,24 +202,77 @@ def _images_of(path: Path, members: str, staging: Path) -> int:
     return len(names)
 
 
-def get(name: str, out: Path, progress: bool = True) -> int:
-    """Download, check and extract data set ``name`` into ``out``; returns the number of images."""
-    if name not in REGISTRY:
-        raise LicError(f"unknown data set {name!r}; choose one of {sorted(REGISTRY)}")
-    spec, out = REGISTRY[name], Path(out)
+def registry() -> dict[str, DataSet]:
+    """The built-in sets, with those of the YAML file ``LIC_DATA_REGISTRY`` names added or replacing them::
+
+        kodak:                                   # a name, then its files (sha256 and size optional)
+          files: [{url: https://host/kodim01.png, sha256: 3f...e1, size: 736501}]
+          members: "*"                           # archive members that are images (a glob)
+          use: evaluation                        # or training
+          source: what it is
+    """
+    path = os.environ.get("LIC_DATA_REGISTRY")
+    if not path:
+        return REGISTRY
+    try:
+        entries = yaml.safe_load(Path(path).read_text()) or {}
+        extra = {name: DataSet(tuple(Remote(f["url"], f.get("sha256"), f.get("size")) for f in e["files"]),
+                               e.get("members", "*"), e.get("use", "evaluation"), e.get("source", f"from {path}"))
+                 for name, e in entries.items()}
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+        raise LicError(f"LIC_DATA_REGISTRY={path}: not a registry of data sets ({type(exc).__name__}: {exc})") from None
+    return {**REGISTRY, **extra}
+
+
+def _manifest(files: list[Path]) -> str:
+    return "".join(f"{sha256_of(f)}  {f.name}\n" for f in files)
+
+
+def holds(spec: DataSet, out: Path) -> bool:
+    """Whether folder ``out`` holds the set ``spec``: the bundled split's photos, or a ``SHA256SUMS``
+    naming every file of the set with its published SHA-256 (any, where none is published)."""
+    if spec.bundled:
+        want = {f"{name}.png" for *_, name, split in DEFAULT_SOURCES if split == spec.bundled}
+        return want <= {p.name for p in out.iterdir()}
+    sums = out / "SHA256SUMS"
+    if not sums.is_file():
+        return False
+    have = {name: digest for digest, name in (line.split(maxsplit=1) for line in sums.read_text().splitlines() if line)}
+    return all(r.filename in have and r.sha256 in (None, have[r.filename]) for r in spec.files)
+
+
+def get(name: str, out: Path, progress: bool = True, mirror: str | None = None) -> int:
+    """Download, check and extract data set ``name`` into ``out``; returns the number of images.
+
+    A folder that already holds the set is kept as it is; one that holds other files is refused.
+    ``mirror`` (default ``LIC_DATA_MIRROR``) serves the same file names as the published URLs.
+    """
+    sets = registry()
+    if name not in sets:
+        raise LicError(f"unknown data set {name!r}; choose one of {', '.join(sorted(sets))}")
+    spec, out = sets[name], Path(out)
     if out.exists() and any(out.iterdir()):
-        raise LicError(f"{out} exists and is not empty; choose another folder")
-    cache = out.with_name(f".{out.name}.download")
-    files = [fetch(r, cache / r.filename, progress) for r in spec.files]
+        if holds(spec, out):
+            return len([p for p in out.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES])
+        raise LicError(f"{out} holds files that are not the data set {name}; move them, or choose another folder")
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    count = sum(_images_of(f, spec.members, staging) for f in files)
-    if count == 0:
-        raise LicError(f"{name}: the download holds no images matching {spec.members!r}")
-    (staging / "SHA256SUMS").write_text("".join(f"{sha256_of(f)}  {f.name}\n" for f in files))
+    cache = out.with_name(f".{out.name}.download")
+    if spec.bundled:
+        count = len(list(write_bundled(spec.bundled, staging).iterdir()))
+    else:
+        mirror = mirror or os.environ.get("LIC_DATA_MIRROR") or None
+        files = [fetch(r.at(mirror), cache / r.filename, progress) for r in spec.files]
+        count = sum(_images_of(f, spec.members, staging) for f in files)
+        if count == 0:
+            raise LicError(f"{name}: the download holds no images matching {spec.members!r}")
+        (staging / "SHA256SUMS").write_text(_manifest(files))
+        for r, f in zip(spec.files, files):
+            if r.sha256 is None:
+                warnings.warn(f"{r.url} has no published SHA-256; this download's is {sha256_of(f)}", stacklevel=2)
     if out.exists():
         out.rmdir()
     os.replace(staging, out)
-    shutil.rmtree(cache)
+    shutil.rmtree(cache, ignore_errors=True)
     return count

@@ -5,7 +5,9 @@ extends, trained by CompressAI on Vimeo90K for MSE at qualities 1-8 (N,M = 128,1
 192,320 for 5-8). :func:`import_zoo` loads it through ``compressai.zoo`` with ``pretrained=True``,
 so the download and its cache (``$TORCH_HOME/hub/checkpoints``) are CompressAI's and torch.hub's.
 CompressAI does not check the file's hash; the checkpoint records the SHA-256 of the cached file
-and whether it starts with the hash prefix that torch.hub's file names carry.
+and whether it starts with the hash prefix that torch.hub's file names carry. A mirror of the zoo's
+files (``mirror``, or ``LIC_ZOO_MIRROR``: a base URL serving the same file names) fills torch.hub's
+cache instead of CompressAI's host, with :func:`lic.download.fetch` (resumable).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from compressai.zoo import mbt2018_mean
 from lic import compat
 from lic.checkpoint import save_checkpoint
 from lic.config import ModelConfig
+from lic.download import Remote, fetch
 from lic.errors import LicError
 from lic.models import Hyperprior
 
@@ -54,10 +57,14 @@ def zoo_source(quality: int, architecture: str = "mbt2018-mean", metric: str = "
 
 
 def import_zoo(quality: int, out: Path, architecture: str = "mbt2018-mean", metric: str = "mse",
-               progress: bool = True) -> dict[str, Any]:
-    """Write the zoo model as checkpoint ``out``; returns its recorded source."""
+               progress: bool = True, mirror: str | None = None) -> dict[str, Any]:
+    """Write the zoo model as checkpoint ``out``; returns its recorded source. ``mirror`` (default
+    ``LIC_ZOO_MIRROR``) serves the zoo's file names when torch.hub's cache lacks the file."""
     source = zoo_source(quality, architecture, metric)
     cache = cached_file(source["url"])
+    mirror = mirror or os.environ.get("LIC_ZOO_MIRROR") or None
+    if mirror and not cache.is_file():
+        fetch(Remote(source["url"], None).at(mirror), cache, progress)
     try:
         net = ARCHITECTURES[architecture](quality=quality, metric=metric, pretrained=True, progress=progress)
     except urllib.error.URLError as exc:

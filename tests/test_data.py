@@ -25,10 +25,11 @@ def test_default_split_is_fixed_and_disjoint(train_images: Path, test_images: Pa
 def test_a_photo_that_changed_split_leaves_its_old_folder(tmp_path: Path) -> None:
     from lic.data import prepare_default_dataset
 
-    (tmp_path / "train").mkdir()
-    (tmp_path / "train" / "coffee.png").write_bytes(b"from an older split")
+    (tmp_path / "bundled-train").mkdir()
+    (tmp_path / "bundled-train" / "coffee.png").write_bytes(b"from an older split")
     prepare_default_dataset(tmp_path)
-    assert not (tmp_path / "train" / "coffee.png").exists() and (tmp_path / "test" / "coffee.png").is_file()
+    assert not (tmp_path / "bundled-train" / "coffee.png").exists()
+    assert (tmp_path / "bundled-test" / "coffee.png").is_file()
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -15,53 +13,16 @@ import pytest
 from PIL import Image
 
 from conftest import run_cli
+from mirror import Server
 from lic import download
 from lic.download import DataSet, Remote
-
-
-class Server:
-    """Serves ``files`` (path -> bytes) with Range support; ``cut`` paths send half their body once."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.cut: set[str] = set()
-        self.ranges: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # noqa: ANN002
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                if "Range" in self.headers:
-                    server.ranges.append(self.headers["Range"])
-                    start = int(self.headers["Range"].removeprefix("bytes=").split("-")[0])
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                if self.path in server.cut:
-                    server.cut.discard(self.path)
-                    self.wfile.write(body[start : start + (len(body) - start) // 2])
-                    self.wfile.flush()
-                    self.connection.shutdown(2)  # the client sees a body shorter than announced
-                    return
-                self.wfile.write(body[start:])
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
 @pytest.fixture
 def server():
     s = Server()
     yield s
-    s.httpd.shutdown()
+    s.close()
 
 
 def _png(seed: int) -> bytes:
@@ -100,7 +61,8 @@ def test_get_checks_and_extracts_the_images(server: Server, tmp_path: Path, monk
     assert not list(tmp_path.glob(".tiny.*"))  # no download cache or staging left behind
     assert run_cli("data", "get", "tiny-files", "-o", tmp_path / "files") == 0
     assert (tmp_path / "files" / "k2.png").read_bytes() == server.files["/k2.png"]
-    assert run_cli("data", "get", "tiny", "-o", tmp_path / "tiny") == 2  # never over existing files
+    assert run_cli("data", "get", "tiny", "-o", tmp_path / "tiny") == 0  # holds the set: kept
+    assert run_cli("data", "get", "tiny-files", "-o", tmp_path / "tiny") == 2  # never over other files
 
 
 def test_corrupted_archive_is_refused(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -131,3 +93,49 @@ def test_unknown_set_and_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert run_cli("data", "get", "imagenet", "-o", tmp_path / "x") == 2
     monkeypatch.setitem(download.REGISTRY, "gone", DataSet((Remote("http://127.0.0.1:9/x.zip", None),)))
     assert run_cli("data", "get", "gone", "-o", tmp_path / "x") == 2
+
+
+def test_a_mirror_serves_the_same_file_names_and_checksums_still_count(
+        server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The registry's URL is unreachable; ``--mirror`` (or ``LIC_DATA_MIRROR``) serves the same file name."""
+    body = _archive()
+    server.files["/mirror/tiny.zip"] = body
+    remote = Remote("http://127.0.0.1:9/published/tiny.zip", hashlib.sha256(body).hexdigest(), len(body))
+    monkeypatch.setitem(download.REGISTRY, "tiny", DataSet((remote,), members="*/RGB/*"))
+    assert run_cli("data", "get", "tiny", "-o", tmp_path / "a", "--mirror", f"{server.url}/mirror") == 0
+    assert sorted(p.name for p in (tmp_path / "a").glob("*.png")) == ["a.png", "b.png"]
+    monkeypatch.setenv("LIC_DATA_MIRROR", f"{server.url}/mirror/")
+    assert run_cli("data", "get", "tiny", "-o", tmp_path / "b") == 0
+    server.files["/mirror/tiny.zip"] = body[:-1] + b"\1"  # a mirror serving another file is refused
+    assert run_cli("data", "get", "tiny", "-o", tmp_path / "c") == 2
+    assert "not the published" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+def test_a_registry_file_adds_sets_and_a_folder_holding_the_set_is_kept(
+        server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    server.files["/x1.png"], server.files["/x2.png"] = _png(7), _png(8)
+    registry = {"mine": {"files": [{"url": f"{server.url}/x{i}.png",
+                                    "sha256": hashlib.sha256(server.files[f"/x{i}.png"]).hexdigest()} for i in (1, 2)],
+                         "use": "training", "source": "a lab's own set"}}
+    (tmp_path / "registry.yaml").write_text(yaml.safe_dump(registry))
+    monkeypatch.setenv("LIC_DATA_REGISTRY", str(tmp_path / "registry.yaml"))
+    assert run_cli("data", "get", "mine", "-o", tmp_path / "mine") == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "mine").iterdir()}
+    server.files.clear()  # a second get needs no server: the folder holds the set and is kept as it is
+    assert run_cli("data", "get", "mine", "-o", tmp_path / "mine") == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "mine").iterdir()} == before
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "mine.png").write_bytes(_png(9))  # a user's own files are never replaced
+    assert run_cli("data", "get", "mine", "-o", tmp_path / "other") == 2
+    assert (tmp_path / "other" / "mine.png").read_bytes() == _png(9)
+    (tmp_path / "registry.yaml").write_text("mine: [not, a, set]")
+    assert run_cli("data", "get", "mine", "-o", tmp_path / "x") == 2
+
+
+def test_the_bundled_splits_are_sets_too(tmp_path: Path) -> None:
+    from lic.data import split_sizes
+
+    assert run_cli("data", "get", "bundled-test", "-o", tmp_path / "test") == 0
+    assert len(list((tmp_path / "test").glob("*.png"))) == split_sizes()[1]
