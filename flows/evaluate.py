@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import checkpoint, choose, evaluation, load_params, main, seed_of, tcq_coding, variants
+from flows.common import checkpoint, choose, evaluation, image_folder, load_params, main, seed_of, tcq_coding, variants
 from lic.config import EvaluateConfig
 from lic.data import list_images
 from lic.errors import LicError
@@ -50,7 +50,7 @@ def evaluate(variant: str, seed: str = "0") -> str:
     """``variant`` is ``<quantizer>-<variant>`` (e.g. ``usq-base``, ``tcq-decoder``) or a codec."""
     p = load_params()
     s = seed_of(p, seed)
-    images = p["data"]["test_images"]
+    images = str(image_folder(p["data"]["test_images"]))
     cfg = EvaluateConfig(**p["evaluate"])
     if variant in cfg.codecs:
         return evaluate_variant(variant, images, None, None, {}, list(cfg.qualities))

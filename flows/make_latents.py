@@ -9,15 +9,19 @@ dataset is made from the previous round's model, as that family's next round is 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import check_run, choose, load_params, main, retrain_plan, seed_of, source, tcq_coding, with_seed
+from flows.common import (check_run, choose, image_folder, load_params, main, publish, retrain_plan, seed_of, source,
+                          stage_inputs, tcq_coding, with_seed, work_path)
 from flows.runners import RunnerConfig, pin, with_runner
+from lic.checkpoint import read_checkpoint
 from lic.config import Family, LatentsConfig
+from lic.data import folder_fingerprint, list_images
 from lic.latents import make_latents as make
 from lic.quantizers import QUANTIZERS
 
@@ -47,14 +51,20 @@ def make_latents(quantizer: str, key: str, seed: str = "0", family: str = "") ->
     fam = Family.parse(family) if family else Family("decoder")
     ckpt, out = source(quantizer, fam, key, s)  # a later round's: the previous round's model, a new dataset
     parent = source(quantizer, fam.previous(), key, s)[1] if family else None
-    args = (str(ckpt), str(out), p["data"]["train_images"], quantizer, tcq_coding(p, quantizer), cfg,
-            str(parent) if parent else None)
+    folder, qparams = image_folder(p["data"]["train_images"]), tcq_coding(p, quantizer)
+    # the shards fill one work group, keyed by the inputs (a killed stage continues it), published when complete
+    work = work_path(out, stage_inputs("flows.make_latents", checkpoint=read_checkpoint(ckpt)["fingerprint"],
+                                       quantizer=quantizer, qparams=qparams, latents=asdict(cfg) | {"shards": 1},
+                                       images=folder_fingerprint(list_images(folder)), parent=parent))
+    args = (str(ckpt), str(work), str(folder), quantizer, qparams, cfg, str(parent) if parent else None)
     runner = RunnerConfig.from_params(p)
     gpu = cfg.device.startswith("cuda")
     with runner.claim(gpu):
         shards = [quantize_shard.submit(*args, (i, cfg.shards), runner.torch_threads, runner.devices() if gpu else ())
                   for i in range(cfg.shards)]
-    return [f.result() for f in shards][0]  # a failed shard fails the flow
+    [f.result() for f in shards]  # a failed shard fails the flow
+    publish(work, out)
+    return str(out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The whole method as one parent flow, for users who run Prefect without DVC.
 
-The bundled data; then, for each seed of ``params.yaml``: pretrain (the shared base, then USQ and
+The data sets the profile names; then, for each seed of ``params.yaml``: pretrain (the shared base, then USQ and
 TCQ at every lambda; the zoo profile imports the USQ bases and fine-tunes TCQ from them), make
 latent datasets, retrain (each family of :class:`lic.config.RetrainPlan`; a later round after the
 previous one, on a dataset made from its models) and evaluate every family;
@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import UnfinishedRun
 from prefect.futures import PrefectFuture, wait
 
-from flows.common import load_params, main, retrain_plan, variants
+from flows.common import data_sets, load_params, main, retrain_plan, variants
 from flows.data import data
 from flows.evaluate import evaluate
 from flows.make_latents import make_latents
@@ -76,7 +76,8 @@ def pipeline() -> str:
     runner = check(p)
     threads, devices = runner.torch_threads, runner.devices()
     torchrun = int((p.get("distributed") or {}).get("nproc_per_node", 1)) > 1  # takes every device it sees
-    data()
+    for name in data_sets(p):
+        data(name)
 
     def run(name: str, *args: str, after: list[PrefectFuture] = ()) -> PrefectFuture:
         gpu = claims_gpu(name, p)

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import base, check_run, checkpoint, load_params, log_progress, main, seed_of, with_seed
+from flows.common import (base, check_run, checkpoint, image_folder, load_params, log_progress, main, publish,
+                          seed_of, stage_inputs, with_seed, work_path)
+from lic.checkpoint import read_checkpoint
 from lic.config import ModelConfig, TrainConfig
+from lic.data import folder_fingerprint, list_images
 from lic.errors import LicError
 from lic.quantizers import QUANTIZERS
 from lic.train import train
@@ -29,11 +33,19 @@ from lic.train import train
 @task(retries=1, cache_policy=NO_CACHE)  # a killed worker resumes from the last checkpoint on retry
 def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, init: str | None,
                 nproc: int = 1) -> str:
+    """Train into a work file keyed by the run's inputs (a killed stage continues it), then publish it."""
+    inputs = stage_inputs("flows.pretrain", model=model_cfg.to_dict(), train=asdict(cfg), nproc=nproc,
+                          images=folder_fingerprint(list_images(Path(images))),
+                          init=read_checkpoint(Path(init))["fingerprint"] if init else None)
+    work = work_path(Path(out), inputs)
+    if work.exists():
+        get_run_logger().info("%s: continuing %s", out, work)
     if nproc > 1:
-        torchrun(model_cfg, cfg, images, out, init, nproc)
-        return out
-    train(model_cfg, cfg, Path(images), Path(out), resume=True, on_log=log_progress(Path(out).stem), progress=False,
-          init=Path(init) if init else None)
+        torchrun(model_cfg, cfg, images, str(work), init, nproc)
+    else:
+        train(model_cfg, cfg, Path(images), work, resume=True, on_log=log_progress(Path(out).stem), progress=False,
+              init=Path(init) if init else None)
+    publish(work, Path(out))
     return out
 
 
@@ -78,13 +90,14 @@ def pretrain(quantizer: str, key: str, seed: str = "0") -> str:
     model_cfg = ModelConfig.from_params(p["model"], quantizer, qparams)
     recipe = with_seed(p["pretrain"]["recipe"], s)
     nproc = int((p.get("distributed") or {}).get("nproc_per_node", 1))
+    folder = image_folder(p["data"]["train_images"])
     if key == "base":
         cfg = TrainConfig(**{**recipe, **p["pretrain"]["base"]})
-        return train_model(model_cfg, cfg, p["data"]["train_images"], str(base(s)), None, nproc)
+        return train_model(model_cfg, cfg, str(folder), str(base(s)), None, nproc)
     cfg = TrainConfig(**{**recipe, **p["pretrain"]["finetune"], "lmbda": float(p["lmbdas"][key])})
     init = checkpoint("usq", "base", key) if "zoo" in p else base(s)  # the zoo profile fine-tunes each imported base
     out = checkpoint(quantizer, "base", key, s)
-    return train_model(model_cfg, cfg, p["data"]["train_images"], str(out), str(init), nproc)
+    return train_model(model_cfg, cfg, str(folder), str(out), str(init), nproc)
 
 
 if __name__ == "__main__":

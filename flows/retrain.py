@@ -4,22 +4,30 @@ continues round ``r - 1``'s model)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import (check_run, checkpoint, choose, load_params, log_progress, main, seed_of, source,
-                          variants, with_seed)
+from flows.common import (check_run, checkpoint, choose, load_params, log_progress, main, publish, seed_of, source,
+                          stage_inputs, variants, with_seed, work_path)
+from lic.checkpoint import read_checkpoint
 from lic.config import Family, RetrainConfig, RetrainPlan
+from lic.latents import open_latents
 from lic.quantizers import QUANTIZERS
 from lic.retrain import retrain as run
 
 
-@task(cache_policy=NO_CACHE)  # writes an artifact: never skipped by input caching
+@task(retries=1, cache_policy=NO_CACHE)  # a killed worker resumes from the last state on retry
 def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
-    run(cfg, Path(base), Path(dataset), Path(out), on_log=log_progress(f"{cfg.mode} {Path(out).stem}"),
-        progress=False)
+    """Retrain into a work file keyed by the run's inputs (a killed stage continues it), then publish it."""
+    attrs = dict(open_latents(Path(dataset)).attrs)
+    work = work_path(Path(out), stage_inputs("flows.retrain", retrain=asdict(cfg), dataset=attrs,
+                                             checkpoint=read_checkpoint(Path(base))["fingerprint"]))
+    run(cfg, Path(base), Path(dataset), work, on_log=log_progress(f"{cfg.mode} {Path(out).stem}"), progress=False,
+        resume=True)
+    publish(work, Path(out))
     return out
 
 

@@ -40,9 +40,10 @@ def weights_fingerprint(state_dict: dict[str, torch.Tensor], prefixes: Iterable[
 
 
 def save_checkpoint(path: Path, model: Hyperprior, train_state: dict[str, Any] | None = None,
-                    meta: dict[str, Any] | None = None) -> str:
-    """Write ``model`` (config, weights, tables), optional ``train_state`` (to resume) and ``meta``
-    (how it was made); returns the weight fingerprint."""
+                    meta: dict[str, Any] | None = None, retrain_state: dict[str, Any] | None = None) -> str:
+    """Write ``model`` (config, weights, tables), optional ``train_state`` or ``retrain_state`` (what a
+    killed training or retraining resumes from) and ``meta`` (how it was made); returns the weight
+    fingerprint."""
     state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     fingerprint = weights_fingerprint(state_dict)
     obj: dict[str, Any] = {
@@ -54,6 +55,8 @@ def save_checkpoint(path: Path, model: Hyperprior, train_state: dict[str, Any] |
     }
     if train_state is not None:
         obj["train_state"] = train_state
+    if retrain_state is not None:
+        obj["retrain_state"] = retrain_state
     if meta is not None:
         obj["meta"] = meta
     atomic_write(path, lambda tmp: torch.save(obj, tmp))

@@ -28,7 +28,8 @@ training; every ``validate_every`` steps the loss on them is measured under real
 afresh, whatever the strategy) and the weights with the lowest one are kept (early stopping).
 
 Under ``torchrun`` the learning networks train data-parallel (:mod:`lic.distributed`): rank ``r``
-draws its batches from seed ``seed + r * 1000003``, and rank 0 writes the checkpoint.
+draws its batches from seed ``seed + r * 1000003``, and rank 0 writes the checkpoint (with every
+rank's random streams, so each rank resumes its own).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import torch
 from tqdm import tqdm
 
 from lic import distributed
-from lic.checkpoint import load_checkpoint, save_checkpoint, training_lambda
+from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, training_lambda
 from lic.config import RetrainConfig
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
@@ -60,8 +61,13 @@ _KEYS = {"decoder": ("y_hat", "x"), "control": ("y", "means", "scales", "x"), "h
 
 def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             on_log: Callable[[int, dict[str, float]], None] | None = None, log_every: int = 50,
-            progress: bool = True) -> dict[str, float | str | list[str]]:
-    """Retrain ``checkpoint`` on dataset ``latents``; writes checkpoint ``out`` and ``out.json`` metrics."""
+            progress: bool = True, resume: bool = False) -> dict[str, Any]:
+    """Retrain ``checkpoint`` on dataset ``latents``; writes checkpoint ``out`` and ``out.json`` metrics.
+
+    Every ``cfg.checkpoint_every`` steps ``out`` holds the run's state (weights, optimizer, random
+    streams, decoder weighting, validation); ``resume`` continues it from there, and a resumed run
+    ends on the weights of an uninterrupted one. A finished ``out`` is returned as it is.
+    """
     t0 = time.perf_counter()
     world = distributed.start(cfg.device)
     device = world.device(cfg.device)
@@ -76,6 +82,10 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     hyper = cfg.mode == "hyper-decoder"
     if hyper and lmbda is None:
         raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
+    inputs = {"config": asdict(cfg), "checkpoint": obj["fingerprint"], "dataset": _identity(group)}
+    state, finished = _saved_state(Path(out), inputs, resume)
+    if finished is not None:
+        return finished
     q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
     q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
     keys = _KEYS["stale" if hyper and cfg.strategy == "stale" else cfg.mode]
@@ -99,40 +109,105 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     g_s = distributed.wrap(model.g_s, world)
     requantizer = distributed.wrap(Requantizer(model, q), world) if hyper else None
     metrics: dict[str, float] = {}
-    if held:
+    step, elapsed, resumed_at = 0, 0.0, []
+    if state is not None:
+        model.load_state_dict(load_checkpoint(out, device)[0].state_dict())
+        optimizer.load_state_dict(state["optimizer"])
+        distributed.check_resumable(state["world_size"], world)
+        rng = state["rng"][world.rank]
+        torch.set_rng_state(rng["torch"])
+        gen.set_state(rng["data"])
+        weighting.value = state["weighting"]
+        if held:
+            held.history, held.best = state["validation"]["history"], state["validation"]["best"]
+        step, elapsed, metrics = state["step"], state["elapsed_s"], state["metrics"]
+        resumed_at = state["resumed_at"] + [step]
+    elif held:
         held.check(0, model, lmbda, q, learn)  # step 0: the starting weights may stay best
-    bar = tqdm(range(1, cfg.steps + 1), desc=f"retrain {cfg.mode}", disable=not progress or not world.main,
+
+    def save_state() -> None:
+        rngs = distributed.gather({"torch": torch.get_rng_state(), "data": gen.get_state()}, world)
+        distributed.check_in_step(model, world, f" at step {step}")
+        if world.main:
+            save_checkpoint(out, model, retrain_state={
+                "inputs": inputs, "step": step, "optimizer": optimizer.state_dict(), "rng": rngs,
+                "world_size": world.size, "weighting": weighting.value, "metrics": metrics,
+                "validation": {"history": held.history, "best": held.best} if held else None,
+                "elapsed_s": elapsed + time.perf_counter() - t0, "resumed_at": resumed_at})
+        distributed.barrier(world)
+
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"retrain {cfg.mode}", disable=not progress or not world.main,
                dynamic_ncols=True)
-    for step in bar:
-        if (step - 1) % cfg.weighting_every == 0:
-            weighting.refresh()
-        batch = [t.to(device) for t in data.batch(torch.randint(n_train, (cfg.batch_size,), generator=gen))]
-        optimizer.zero_grad(set_to_none=True)
-        loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, requantizer, q)
-        loss.backward()
-        optimizer.step()
-        metrics["step"] = step
-        bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.2f}")
-        if held and (step % cfg.validate_every == 0 or step == cfg.steps):
-            metrics["validation_loss"] = held.check(step, model, lmbda, q, learn)
-        if on_log and (step % log_every == 0 or step == cfg.steps):
-            on_log(step, metrics)
+    try:
+        while step < cfg.steps:
+            step += 1
+            if (step - 1) % cfg.weighting_every == 0:
+                weighting.refresh()
+            batch = [t.to(device) for t in data.batch(torch.randint(n_train, (cfg.batch_size,), generator=gen))]
+            optimizer.zero_grad(set_to_none=True)
+            loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, requantizer, q)
+            loss.backward()
+            optimizer.step()
+            metrics["step"] = step
+            bar.update(1)
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.2f}")
+            if held and (step % cfg.validate_every == 0 or step == cfg.steps):
+                metrics["validation_loss"] = held.check(step, model, lmbda, q, learn)
+            if on_log and (step % log_every == 0 or step == cfg.steps):
+                on_log(step, metrics)
+            if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                save_state()
+    except KeyboardInterrupt:
+        if world.size == 1 and metrics.get("step") == step:  # the last step was whole: keep it
+            save_state()
+        raise
+    finally:
+        bar.close()
     model.eval()
     if held:
         held.restore_best(learn)
     before = (obj.get("meta") or {}).get("retrain") or {}
-    wall = time.perf_counter() - t0
+    wall = elapsed + time.perf_counter() - t0
     later = (group.attrs.get("lineage") or {}).get("round", 1) > 1
     record = {**metrics, "mode": cfg.mode, "quantizer": q.name, "dataset": str(latents), "base_checkpoint": str(checkpoint),
               "stale": stale, "config": asdict(cfg) | {"lmbda": lmbda}, "round": before.get("round", 0) + 1,
               "wall_s": wall, "cumulative_wall_s": wall + before.get("cumulative_wall_s", 0.0)
-              + (generation_seconds(group) if later else 0.0), **({"validation": held.summary()} if held else {})}
+              + (generation_seconds(group) if later else 0.0), "resumed_at": resumed_at,
+              **({"validation": held.summary()} if held else {})}
     distributed.check_in_step(model, world)
     if world.main:
-        save_checkpoint(out, model, meta={"retrain": record | {"world_size": world.size}})
+        save_checkpoint(out, model, meta={"retrain": record | {"world_size": world.size}, "retrain_inputs": inputs})
         atomic_write_bytes(Path(out).with_suffix(".json"), (json.dumps(record, indent=2) + "\n").encode())
     distributed.barrier(world)
     return record
+
+
+def _identity(group: Any) -> dict[str, Any]:
+    """What names a latent dataset's contents: its provenance and when it was made."""
+    keys = ("encoder_fingerprint", "quantizer", "quantizer_params", "images_fingerprint", "lineage", "patches",
+            "patch_size", "seed", "created")
+    return json.loads(json.dumps({k: group.attrs.get(k) for k in keys}))
+
+
+def _saved_state(out: Path, inputs: dict[str, Any], resume: bool) -> tuple[dict | None, dict | None]:
+    """``(state, record)``: ``out``'s retraining state to continue, or, when ``out`` is finished, its
+    record (``(None, None)``: start afresh). Refuses an ``out`` made from other inputs, or any ``out``
+    without ``resume``."""
+    if not out.exists():
+        return None, None
+    if not resume:
+        raise LicError(f"{out} exists; pass --resume to continue it, or choose another output")
+    saved = read_checkpoint(out)
+    meta = saved.get("meta") or {}
+    state = saved.get("retrain_state")
+    had = state["inputs"] if state is not None else meta.get("retrain_inputs")
+    if had is None:
+        raise LicError(f"{out} is not a resumable retraining; choose another output")
+    inputs = json.loads(json.dumps(inputs))
+    changed = [k for k in inputs if had.get(k) != inputs[k]]
+    if changed:
+        raise LicError(f"cannot resume {out}: it was retrained with another {' and '.join(changed)}")
+    return (state, None) if state is not None else (None, meta["retrain"])
 
 
 class Validation:

@@ -96,11 +96,11 @@ def train(
     generator = torch.Generator().manual_seed(cfg.seed + 1 + world.rank * 1_000_003)
     model = build_model(model_cfg).to(device).train()
     optimizer, aux_optimizer = make_optimizers(model, cfg)
-    step = 0
+    step, resumed_at = 0, []
     if out.exists():
         if not resume:
             raise LicError(f"{out} exists; pass --resume to continue it, or choose another output")
-        step = _resume(out, model, optimizer, aux_optimizer, generator, model_cfg, cfg, device, world)
+        step, resumed_at = _resume(out, model, optimizer, aux_optimizer, generator, model_cfg, cfg, device, world)
     elif init is not None:
         base, _ = load_checkpoint(init, device)
         if (base.config.N, base.config.M) != (model_cfg.N, model_cfg.M):
@@ -128,6 +128,7 @@ def train(
                 "aux_optimizer": aux_optimizer.state_dict(),
                 "rng": rngs[0],
                 "world_size": world.size,
+                "resumed_at": resumed_at,
                 **({"rng_ranks": rngs, "rank_weights": weights} if world.size > 1 else {}),
             }
             save_checkpoint(out, model, state)
@@ -181,8 +182,9 @@ def _resume(
     cfg: TrainConfig,
     device: torch.device,
     world: distributed.World,
-) -> int:
-    """Restore weights, optimizers and RNG streams (this rank's) from ``out``; returns the step reached."""
+) -> tuple[int, list[int]]:
+    """Restore weights, optimizers and RNG streams (this rank's) from ``out``; returns the step reached,
+    and the steps the run was resumed at, this one included."""
     obj = read_checkpoint(out)
     state = obj.get("train_state")
     if state is None:
@@ -199,7 +201,8 @@ def _resume(
     aux_optimizer.load_state_dict(state["aux_optimizer"])
     distributed.check_resumable(state.get("world_size", 1), world)
     _set_rng_state(state["rng_ranks"][world.rank] if world.size > 1 else state["rng"], generator, device)
-    return int(state["step"])
+    step = int(state["step"])
+    return step, list(state.get("resumed_at", [])) + ([step] if step < cfg.steps else [])
 
 
 def _norm(value: Any) -> Any:

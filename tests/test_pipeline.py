@@ -161,18 +161,19 @@ def test_new_base_model_marks_every_lambda_and_dataset_after_it(repo: tuple[Path
 
 
 def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], tmp_path: Path) -> None:
-    """SIGKILL a ``dvc repro`` in the middle of a training stage: a new ``dvc repro`` finishes it,
-    and the outputs of other stages are untouched. It runs on a copy of the module's repo, which
-    the tests after it then find as the fixture made it."""
+    """SIGKILL a ``dvc repro`` in the middle of a training stage: a new ``dvc repro`` continues it from
+    its last checkpoint, and the outputs of other stages are untouched. It runs on a copy of the
+    module's repo, which the tests after it then find as the fixture made it."""
     import signal
     import time
 
-    from lic.checkpoint import load_checkpoint
+    from lic.checkpoint import load_checkpoint, read_checkpoint
 
     path = tmp_path / "repo"
     shutil.copytree(repo[0], path, symlinks=True)
     env = dict(repo[1], PYTHONPATH=str(path))
     target = path / "artifacts" / "models" / "usq-base" / "q2.ckpt"
+    work = path / "artifacts" / ".work" / "models" / "usq-base"
     others = {p: p.read_bytes() for p in (path / "artifacts" / "models").rglob("*.ckpt") if p != target}
     params = yaml.safe_load((path / "params.yaml").read_text())
     params["pretrain"]["finetune"]["steps"] = 400
@@ -180,18 +181,21 @@ def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], 
     dvc = str(Path(sys.executable).parent / "dvc")
     proc = subprocess.Popen([dvc, "repro", "-s", "pretrain-usq@q2"], cwd=path, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while target.exists() and time.monotonic() < deadline:  # DVC removes the old output first ...
-        time.sleep(0.05)
-    while not target.exists() and time.monotonic() < deadline:  # ... then training checkpoints into it
+    deadline, step = time.monotonic() + 300, 0
+    while step < 4 and time.monotonic() < deadline:  # the work file of this run, past a few checkpoints
+        for f in work.glob("q2.*.ckpt"):
+            try:
+                step = read_checkpoint(f)["train_state"]["step"]
+            except Exception:  # noqa: BLE001 - being written
+                pass
         time.sleep(0.05)
     assert proc.poll() is None, "the stage ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert "pretrain-usq@q2" in _status(path, env)
+    assert not target.exists() and "pretrain-usq@q2" in _status(path, env)
     _run([dvc, "repro", "-s", "pretrain-usq@q2"], path, env)
     _, obj = load_checkpoint(target, "cpu")
-    assert obj["train_state"]["step"] == 400
+    assert obj["train_state"]["step"] == 400 and obj["train_state"]["resumed_at"][0] >= 4
     assert all(p.read_bytes() == data for p, data in others.items())
 
 

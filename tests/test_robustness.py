@@ -204,6 +204,47 @@ def test_sigkill_during_training_then_resume_matches_uninterrupted(tmp_path: Pat
     assert read_checkpoint(cut)["fingerprint"] == read_checkpoint(full)["fingerprint"]
 
 
+@pytest.mark.parametrize("mode", ["decoder", "hyper-decoder"])
+def test_sigkill_during_retraining_then_resume_matches_uninterrupted(tmp_path: Path, tiny_ckpt: Path,
+                                                                      train_images: Path, mode: str) -> None:
+    """``lic retrain`` killed between its states, then ``--resume``: the weights (held-out validation
+    and online TCQ's decoder weighting included) equal an uninterrupted run's."""
+    from lic.config import LatentsConfig
+    from lic.latents import make_latents
+
+    data = make_latents(tiny_ckpt, tmp_path / "d.zarr", train_images, "tcq",
+                        cfg=LatentsConfig(patches=16, patch_size=64, chunk=4), progress=False)
+    common = [sys.executable, "-m", "lic", "retrain", mode, "-m", str(tiny_ckpt), "--latents", str(data), "--steps",
+              "90", "--batch-size", "2", "--checkpoint-every", "4", "--validation", "0.25", "--validate-every", "7",
+              "--weighting-every", "5", "--lr", "0.001"]
+    full, cut = tmp_path / "full.ckpt", tmp_path / "cut.ckpt"
+    assert subprocess.run(common + ["-o", str(full)], capture_output=True).returncode == 0
+    proc = subprocess.Popen(common + ["-o", str(cut)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None:
+            try:
+                if read_checkpoint(cut)["retrain_state"]["step"] >= 20:
+                    break
+            except (LicError, KeyError):
+                pass
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    step = read_checkpoint(cut)["retrain_state"]["step"]
+    assert step < 90, "the run finished before it could be killed"
+    assert subprocess.run(common + ["-o", str(cut)], capture_output=True).returncode == 2  # no --resume: refused
+    assert subprocess.run(common + ["-o", str(cut), "--resume"], capture_output=True).returncode == 0
+    resumed, whole = read_checkpoint(cut), read_checkpoint(full)
+    assert resumed["fingerprint"] == whole["fingerprint"] and "retrain_state" not in resumed
+    assert resumed["meta"]["retrain"]["resumed_at"] == [step] and whole["meta"]["retrain"]["resumed_at"] == []
+    assert resumed["meta"]["retrain"]["validation"]["history"] == whole["meta"]["retrain"]["validation"]["history"]
+    again = subprocess.run(common + ["-o", str(cut), "--resume"], capture_output=True)
+    assert again.returncode == 0 and read_checkpoint(cut)["fingerprint"] == whole["fingerprint"]  # finished: kept
+    changed = subprocess.run(common + ["-o", str(cut), "--resume", "--lr", "0.002"], capture_output=True, text=True)
+    assert changed.returncode == 2 and "retrained with another config" in changed.stderr
+
+
 @pytest.mark.parametrize("shards", [1, 2])
 def test_sigkill_during_latent_generation_then_resume_matches_single_run(tmp_path: Path, tiny_ckpt: Path,
                                                                          train_images: Path, shards: int) -> None:
