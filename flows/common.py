@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -12,11 +16,62 @@ import yaml
 from prefect import get_run_logger
 
 from lic.config import DATA_DIR, Family, RetrainPlan
+from lic.download import registry
 from lic.errors import LicError
 
 PARAMS = Path("params.yaml")
-DATA = DATA_DIR  # the bundled photos, train/ and test/
+DATA = DATA_DIR  # the data sets the pipeline gets: artifacts/data/<name>
 ARTIFACTS, REPORTS = Path("artifacts"), Path("reports")
+WORK = ARTIFACTS / ".work"  # long stages' unfinished outputs, keyed by their inputs (see work_path)
+
+
+def image_folder(value: str) -> Path:
+    """A profile's ``data.train_images`` or ``data.test_images``: a data set of the registry
+    (``kodak``, ``div2k-train``, ``bundled-train``, ... :func:`lic.download.registry`) lies where the
+    pipeline gets it, ``artifacts/data/<name>``; any other value is a folder of the user's own."""
+    return DATA / value if value in registry() else Path(value)
+
+
+def data_sets(params: dict[str, Any]) -> list[str]:
+    """The registry's data sets a profile names (each gets a stage of its own), in order."""
+    named = [params["data"][k] for k in ("train_images", "test_images")]
+    return list(dict.fromkeys(n for n in named if n in registry()))
+
+
+def work_path(out: Path, inputs: dict[str, Any]) -> Path:
+    """Where a long stage builds ``out`` until it is finished: ``artifacts/.work/<out>`` with a key of
+    its ``inputs`` (every config value, the fingerprints of what it reads, its code) in the name.
+
+    DVC removes a stage's outputs before running it, so a killed stage's partial output must live
+    elsewhere to be continued; keyed so, a rerun with the same inputs continues it, and a rerun with
+    other inputs starts afresh. Work of other keys for the same ``out`` is deleted here.
+    """
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    rel = Path(out).relative_to(ARTIFACTS) if Path(out).is_relative_to(ARTIFACTS) else Path(Path(out).name)
+    work = WORK / rel.parent / f"{rel.stem}.{key}{rel.suffix}"
+    for old in work.parent.glob(f"{rel.stem}.*{rel.suffix}"):
+        if old.name != work.name and len(old.name) == len(work.name):
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+            old.with_suffix(".json").unlink(missing_ok=True)
+    return work
+
+
+def stage_inputs(module: str, **inputs: Any) -> dict[str, Any]:
+    """A long stage's ``inputs`` for :func:`work_path`, with the hash of the code its flow runs."""
+    from flows.deps import code_hash
+
+    return {"flow": module, "code": code_hash(module), **inputs}
+
+
+def publish(work: Path, out: Path) -> None:
+    """Move a finished ``work`` (a file, or a folder such as a Zarr group) to ``out``, DVC's output;
+    a ``.json`` record beside it goes along."""
+    for src, dst in ((work, Path(out)), (work.with_suffix(".json"), Path(out).with_suffix(".json"))):
+        if src == work or src.exists():
+            if dst.is_dir():
+                shutil.rmtree(dst)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
 
 
 def run_root(seed: int = 0) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 from lic.errors import LicError
 
 
-DATA_DIR = Path("artifacts/data")  # where `lic data` writes the bundled photos (train/, test/)
+DATA_DIR = Path("artifacts/data")  # the data sets the pipeline gets, one folder each (artifacts/data/<name>)
 GRANULARITY = 64  # g_a and h_a downsample by 2^6 in all: image sizes the network sees, patch sizes
 LATENT_STRIDE = 16  # g_a alone downsamples by 2^4
 
@@ -26,6 +26,12 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
 ARCHITECTURES = ("mean-scale-hyperprior", "channel-context")
 KINDS = {"hyperprior": "mean-scale-hyperprior", "channel-context": "channel-context"}  # params.yaml's model.kind
 CONTEXTS = ("perturbed", "quantized")  # what earlier slices give later ones in a channel-context model's training
+# the choices of the quantizers' parameters (lic.quantizers), here so that the command line lists them cheaply
+QUANTIZER_NAMES = ("usq", "tcq")  # lic.quantizers.QUANTIZERS, in this order
+LAYOUTS = ("channel", "position", "single", "row")  # TCQ: what one trellis runs over; the index is the header's
+PERTURBATIONS = ("switch", "uniform", "union")  # TCQ's training surrogates
+WEIGHTINGS = ("decoder", "none")  # TCQ: the search's distortion weights
+BD_METHODS = ("pchip", "akima", "cubic")  # BD-rate interpolations (lic.bdrate)
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,7 @@ class RetrainConfig:
     ``means`` and ``scales``; ``stale`` keeps the dataset's indices. ``weighting_every``: an
     ``online`` TCQ search weighted by the decoder takes ``g_s``'s channel sensitivity afresh every
     this many steps (one backward pass of ``g_s`` each, about 2.5 steps' worth at M=96).
+    ``checkpoint_every``: steps between the states that a killed run resumes from.
     ``validation``: the fraction of patches held out; the weights with the lowest loss on them,
     measured every ``validate_every`` steps, are kept (see :mod:`lic.retrain`).
     """
@@ -144,15 +151,17 @@ class RetrainConfig:
     weighting_every: int = 100
     validation: float = 0.0  # fraction of the patches held out for early stopping (0: none)
     validate_every: int = 50
+    checkpoint_every: int = 100  # steps between the states a killed run continues from (resume)
 
     def __post_init__(self) -> None:
         if self.mode not in RETRAIN_MODES:
             raise LicError(f"unknown retraining mode {self.mode!r}; choose one of {RETRAIN_MODES}")
         if self.strategy not in STRATEGIES:
             raise LicError(f"unknown retraining strategy {self.strategy!r}; choose one of {STRATEGIES}")
-        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weighting_every < 1 or self.validate_every < 1:
-            raise LicError("steps, batch size, weighting_every and validate_every must be at least 1 and the learning "
-                           "rate positive")
+        if min(self.steps, self.batch_size, self.weighting_every, self.validate_every, self.checkpoint_every) < 1 \
+                or self.lr <= 0:
+            raise LicError("steps, batch size, weighting_every, validate_every and checkpoint_every must be at least 1 "
+                           "and the learning rate positive")
         if not 0 <= self.validation < 1:
             raise LicError(f"validation must be a fraction in [0, 1), got {self.validation}")
 

@@ -96,7 +96,8 @@ def test_stage_paths_come_from_flows_common() -> None:
     (["flows.retrain", "decoder", "usq"], "usage: python -m flows.retrain FAMILY QUANTIZER KEY [SEED]"),
     (["flows.make_latents", "tcq", "q1", "0", "decoder-r2"], "unknown later-round family for tcq 'decoder-r2'"),
     (["flows.report", "extra"], "usage: python -m flows.report"),
-    (["flows.data", "x"], "usage: python -m flows.data"),
+    (["flows.data", "x"], "unknown data set 'x'; choose one of bundled-train, bundled-test, kodak"),
+    (["flows.data"], "usage: python -m flows.data NAME"),
     (["flows.pipeline", "x"], "usage: python -m flows.pipeline"),
 ])
 def test_flow_command_lines_refuse_bad_arguments_in_one_line(args: list[str], says: str) -> None:
