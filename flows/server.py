@@ -55,9 +55,11 @@ def main() -> int:
     if port != PORT:
         print(f"port {PORT} is taken (another Prefect server?); this run's server takes port {port}", file=sys.stderr)
     url = f"http://127.0.0.1:{port}/api"
+    # the UI asks the server for the API's address; without these it says port 4200, whatever the port
+    ui = dict(env, PREFECT_SERVER_API_PORT=str(port), PREFECT_SERVER_UI_API_URL=url)
     with open(".prefect-server.log", "w") as log:
         server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                                   "--port", str(port)], env=ui, stdout=log, stderr=subprocess.STDOUT)
         try:
             for _ in range(150):
                 if healthy(url) or server.poll() is not None:

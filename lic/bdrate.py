@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -21,12 +22,13 @@ import bjontegaard
 import numpy as np
 import pandas as pd
 
+from lic.config import BD_METHODS
 from lic.errors import LicError
 
 RESAMPLES, LEVEL, SEED = 1000, 0.95, 0  # the bootstrap's defaults: fixed, so reports are reproducible
 _CSV_COLUMNS = {"psnr-rgb": "psnr_rgb", "ms-ssim-rgb": "ms_ssim_rgb"}  # metric -> per-image CSV column
 
-METHODS = ("pchip", "akima", "cubic")
+METHODS = BD_METHODS
 
 
 def load_curve(path: Path, metric: str = "psnr-rgb") -> tuple[list[float], list[float]]:
@@ -54,6 +56,9 @@ def bd_rate_curves(anchor: tuple[list[float], list[float]], test: tuple[list[flo
     if method == "akima" and min(len(anchor[0]), len(test[0])) < 4:
         raise LicError("akima interpolation needs at least 4 rate points per curve")
     for name, (rates, dists) in (("anchor", anchor), ("test", test)):
+        if not all(math.isfinite(v) for v in [*rates, *dists]):
+            raise LicError(f"the {name} curve has undefined points (e.g. MS-SSIM of images under "
+                           "161 pixels a side); BD-rate is undefined")
         if any(b <= a for a, b in zip(dists, dists[1:])):
             raise LicError(f"the {name} curve's quality does not rise with its rate "
                            f"({', '.join(f'{r:.3f} bpp: {d:.2f}' for r, d in zip(rates, dists))}); BD-rate is undefined")
@@ -114,7 +119,9 @@ class Interval:
 
 
 def _mean_curve(c: PerImage, idx: np.ndarray) -> tuple[list[float], list[float]]:
-    r, q = np.nanmean(c.rates[:, idx], axis=1), np.nanmean(c.quality[:, idx], axis=1)
+    with warnings.catch_warnings():  # a metric undefined for every image (nan) stays nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r, q = np.nanmean(c.rates[:, idx], axis=1), np.nanmean(c.quality[:, idx], axis=1)
     order = np.argsort(r)
     return list(r[order]), list(q[order])
 

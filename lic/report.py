@@ -227,10 +227,12 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
 
 
 def git_commit() -> str:
+    """The commit the report is made at; "with uncommitted changes" when a tracked file other than what
+    the pipeline itself writes (``dvc.lock``, ``reports/``) differs from it."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock",
+                                ":!reports"], capture_output=True, text=True).stdout.strip()
         return sha.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -278,7 +280,8 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
                                                                              if k.startswith("seed ")}
                                            for r in spread.to_dict("records")}
     atomic_write_bytes(out_dir / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
-    n = int(table["images"].max()) if "images" in table and table["images"].notna().any() else 0
+    n = max(len(r.get("images", [])) for v, r in results.items() if v not in ANCHORS) if \
+        any(v not in ANCHORS for v in results) else 0
     few_images = [] if n >= FEW_IMAGES else [
         "", f"**Only {n} images**: a bootstrap over so few has few distinct resamples and understates the",
         "uncertainty; even rows with `*` are indications, not conclusions."]
@@ -292,6 +295,8 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
         f"the images ({RESAMPLES} resamples, seeded); `*` marks an interval that excludes 0. Rows",
         "without `*` are not distinguishable from no difference on these images.",
         *few_images,
+        *([] if not overlay else ["", "Dashed black on the plots, published curves: " + "; ".join(
+            f"{res.get('name', 'published')} (`{path}`)" for path, res in overlay.items()) + "."]),
         "",
         "![PSNR](rd_psnr.png)",
         "![MS-SSIM](rd_msssim.png)",
@@ -313,7 +318,7 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
             "sampling and retraining seeded alike; the anchors are shared), their mean and range:", "",
             spread.to_markdown(index=False, floatfmt="+.2f"), ""]),
         "Files: `bdrate.csv`, `metrics.json` (`dvc metrics show`), `per_image.csv`. Measurements made by",
-        "hand (timings, benchmarks, settings) are in `reports/README.md`.",
+        "hand (timings, benchmarks, settings) are dated entries of the lab notebook, `reports/notebook/`.",
     ]
     (out_dir / README).write_text("\n".join(readme) + "\n")
     return metrics

@@ -186,3 +186,32 @@ def test_report_tables_strategies_and_rounds_against_their_own_controls(tmp_path
     assert cells[:4] == ["TCQ", "decoder retrained", "", "2"]
     assert cells[4].startswith("-20.00") and cells[5].startswith("-15.79")  # 0.8 / 0.95 - 1
     assert cells[6] == f"{30 * len(RATES) / 60:.1f}"
+
+
+def test_undefined_points_are_a_clear_error_not_a_crash() -> None:
+    """MS-SSIM is undefined (nan) for images under 161 pixels a side; a report over such images
+    says BD-rate is undefined instead of failing inside the interpolation."""
+    with pytest.raises(LicError, match="undefined points"):
+        bd_rate_curves(([0.1, 0.2, 0.3], [float("nan")] * 3), ([0.1, 0.2, 0.3], [30.0, 31.0, 32.0]))
+
+
+def test_the_report_header_says_uncommitted_only_when_true(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from lic.report import git_commit
+
+    monkeypatch.chdir(tmp_path)
+    for cmd in (["git", "init", "-q"], ["git", "add", "."], ["git", "-c", "user.name=t", "-c", "user.email=t@t",
+                                                             "commit", "-qm", "x", "--allow-empty"]):
+        subprocess.run(cmd, check=True, capture_output=True)
+    for name in ("dvc.lock", "code.py"):
+        (tmp_path / name).write_text("1")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "r.md").write_text("1")
+    subprocess.run(["git", "add", "."], check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "y"], check=True)
+    (tmp_path / "dvc.lock").write_text("2")  # the pipeline writes these as it runs
+    (tmp_path / "reports" / "r.md").write_text("2")
+    assert "uncommitted" not in git_commit()
+    (tmp_path / "code.py").write_text("2")
+    assert git_commit().endswith("(with uncommitted changes)")
