@@ -9,4 +9,4 @@ import warnings
 # CompressAI scripts a few helpers with torch.jit at import time; torch 2.14 warns.
 warnings.filterwarnings("ignore", message=r"`torch.jit.script` is deprecated", category=FutureWarning)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

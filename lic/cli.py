@@ -1,6 +1,8 @@
 """``lic``: the command line, a thin layer over the library.
 
-User errors print one line and exit with code 2; an interruption exits with 130.
+``lic``, ``python -m lic`` and ``python -m lic.cli`` are the same program. A user error (a bad
+option, a missing file, a checkpoint that does not match) prints one line and exits with code 2;
+an interruption exits with 130; nothing prints a traceback unless ``LIC_DEBUG`` is set.
 """
 
 from __future__ import annotations
@@ -11,27 +13,49 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
 import typer
 
-from lic.config import DATA_DIR, EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, TrainConfig
+from lic import __version__
+from lic.config import (BD_METHODS, CLASSICAL_CODECS, CONTEXTS, DATA_DIR, LAYOUTS, PERTURBATIONS, QUANTIZER_NAMES,
+                        RETRAIN_MODES, STRATEGIES, WEIGHTINGS, EvaluateConfig, LatentsConfig, ModelConfig,
+                        RetrainConfig, TrainConfig)
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
-                  help="Learned image compression with real USQ/TCQ bitstreams.")
+Quantizer = Literal[QUANTIZER_NAMES]  # type: ignore[valid-type]
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Learned image compression with real USQ/TCQ bitstreams: train, quantize latents for real, "
+                       "retrain on them, and measure rate from the bytes.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Learned image compression with real USQ/TCQ bitstreams."""
+
 
 Device = typer.Option(TrainConfig.device, "--device", help="torch device: cpu, cuda, cuda:1, ...")
+Images = typer.Option(None, "--images", help="folder of images (default: the bundled photos)")
 _TCQ_CODING = {  # keyword -> (the quantizer's parameter name, type, option)
-    "tcq_states": ("states", Optional[int], typer.Option(None, "--tcq-states", help="TCQ trellis states: 4 or 8")),
+    "tcq_states": ("states", Optional[Literal[4, 8]],
+                   typer.Option(None, "--tcq-states", help="TCQ trellis states (default: the checkpoint's, else 8)")),
     "tcq_lambda": ("lambda_tcq", Optional[float],
                    typer.Option(None, "--tcq-lambda", help="TCQ rate weight lambda_tcq in J = D + lambda_tcq * bits")),
     "tcq_delta": ("delta", Optional[float],
                   typer.Option(None, "--tcq-delta", help="TCQ step delta (Q0 and Q1 each have step 2*delta)")),
-    "tcq_layout": ("layout", Optional[str], typer.Option(None, "--tcq-layout", help="row, channel, position or single")),
-    "tcq_weighting": ("weighting", Optional[str],
-                      typer.Option(None, "--tcq-weighting", help="none, or decoder: weight errors by g_s sensitivity")),
+    "tcq_layout": ("layout", Optional[Literal[LAYOUTS]],  # type: ignore[valid-type]
+                   typer.Option(None, "--tcq-layout", help="what one trellis runs over (default: row)")),
+    "tcq_weighting": ("weighting", Optional[Literal[WEIGHTINGS]],  # type: ignore[valid-type]
+                      typer.Option(None, "--tcq-weighting",
+                                   help="decoder: weight errors by g_s's sensitivity (default); none")),
 }
 
 
@@ -58,14 +82,14 @@ def _images(images: Optional[Path], split: str) -> Path:
     return images if images is not None else default_images(split)
 
 
-data_app = typer.Typer(help="The bundled photos (no subcommand), or a standard data set (get).")
+data_app = typer.Typer(rich_markup_mode=None, help="The bundled photos (no subcommand), or a standard data set (get).")
 app.add_typer(data_app, name="data")
 
 
 @data_app.callback(invoke_without_command=True)
 def data(ctx: typer.Context,
-         out: Path = typer.Option(DATA_DIR, "-o", "--out", help="folder for train/ and test/")) -> None:
-    """Write the bundled default photos as PNG into OUT/train and OUT/test."""
+         out: Path = typer.Option(DATA_DIR, "-o", "--out", help="folder for bundled-train/ and bundled-test/")) -> None:
+    """Write the bundled photos as PNG into OUT/bundled-train and OUT/bundled-test."""
     if ctx.invoked_subcommand is not None:
         return
     from lic.data import prepare_default_dataset, split_sizes
@@ -77,39 +101,46 @@ def data(ctx: typer.Context,
 
 @data_app.command("get")
 def data_get(
-    name: str = typer.Argument(..., help="kodak, tecnick, clic2020-professional-valid, clic2020-professional-train, "
-                                         "div2k-train"),
-    out: Path = typer.Option(..., "-o", "--out", help="folder for the images (must not hold files yet)"),
+    name: str = typer.Argument(..., metavar="NAME", help="kodak, tecnick, clic2020-professional-valid, clic2020-professional-train, "
+                                         "div2k-train, bundled-train, bundled-test (and LIC_DATA_REGISTRY's)"),
+    out: Path = typer.Option(..., "-o", "--out", help="folder for the images (empty, or holding this set already)"),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="base URL serving the same file names "
+                                         "(default: LIC_DATA_MIRROR); checksums are checked all the same"),
 ) -> None:
     """Download a standard data set (resumable, SHA-256 checked) and extract its images into OUT."""
-    from lic.download import REGISTRY, get
+    from lic.download import get, registry
 
-    count = get(name, out)
-    typer.echo(f"{out}: {count} images ({REGISTRY[name].source}), for {REGISTRY[name].use}")
+    count = get(name, out, mirror=mirror)
+    spec = registry()[name]
+    typer.echo(f"{out}: {count} images ({spec.source}), for {spec.use}")
 
 
 @app.command()
 def train(
-    lmbda: float = typer.Option(..., "--lmbda", help="rate-distortion trade-off (MSE weight)"),
+    lmbda: float = typer.Option(..., "--lmbda", help="rate-distortion trade-off: loss = lmbda * 255^2 * MSE + bpp"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write (and resume from)"),
-    quantizer: str = typer.Option(ModelConfig.quantizer, "--quantizer", help="quantizer the model is trained for"),
-    tcq_perturbation: Optional[str] = typer.Option(
-        None, "--tcq-perturbation", help="switch (default), uniform (width 2*delta) or union (width delta)"),
+    quantizer: Quantizer = typer.Option(ModelConfig.quantizer, "--quantizer",
+                                        help="quantizer the model is trained for (its training surrogate)"),
+    tcq_perturbation: Optional[Literal[PERTURBATIONS]] = typer.Option(  # type: ignore[valid-type]
+        None, "--tcq-perturbation", help="TCQ's training surrogate: switch (default), uniform (width 2*delta) or "
+                                         "union (width delta)"),
     tcq_delta: Optional[float] = _TCQ_CODING["tcq_delta"][2],
-    steps: int = typer.Option(TrainConfig.steps, "--steps"),
-    channels: tuple[int, int] = typer.Option((ModelConfig.N, ModelConfig.M), "--channels", help="N M"),
+    steps: int = typer.Option(TrainConfig.steps, "--steps", help="training steps"),
+    channels: tuple[int, int] = typer.Option((ModelConfig.N, ModelConfig.M), "--channels", metavar="N M",
+                                             help="N M: channels of the hyper and the latent transforms"),
     slices: int = typer.Option(ModelConfig.slices, "--slices",
-                               help="channel slices of a channel-context model (lic/context.py); 0: the hyperprior"),
-    context: str = typer.Option(ModelConfig.context, "--context",
-                                help="a channel-context model's training contexts: perturbed or quantized"),
-    images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
-    patch_size: int = typer.Option(TrainConfig.patch_size, "--patch-size"),
-    batch_size: int = typer.Option(TrainConfig.batch_size, "--batch-size"),
+                               help="channel slices of a channel-context model; 0: the hyperprior"),
+    context: Literal[CONTEXTS] = typer.Option(  # type: ignore[valid-type]
+        ModelConfig.context, "--context", help="a channel-context model's training contexts"),
+    images: Optional[Path] = Images,
+    patch_size: int = typer.Option(TrainConfig.patch_size, "--patch-size", help="training patch side, a multiple of 64"),
+    batch_size: int = typer.Option(TrainConfig.batch_size, "--batch-size", help="patches per step"),
     min_scale: float = typer.Option(TrainConfig.min_scale, "--min-scale",
-                                    help="draw patches at random scales in [min-scale, 1]"),
+                                    help="draw patches at random scales from MIN_SCALE to 1 (1: no rescaling)"),
     lr: float = typer.Option(TrainConfig.lr, "--lr", help="Adam learning rate, cut 10x at 70% and 90% of the steps"),
-    seed: int = typer.Option(TrainConfig.seed, "--seed"),
-    checkpoint_every: int = typer.Option(TrainConfig.checkpoint_every, "--checkpoint-every"),
+    seed: int = typer.Option(TrainConfig.seed, "--seed", help="seed of the noise and of the patch sampling"),
+    checkpoint_every: int = typer.Option(TrainConfig.checkpoint_every, "--checkpoint-every",
+                                         help="steps between checkpoints (what --resume continues from)"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT if it exists"),
     init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     device: str = Device,
@@ -139,11 +170,13 @@ def import_zoo(
     quality: int = typer.Option(..., "--quality", help="zoo quality 1-8 (1-4: N,M = 128,192; 5-8: 192,320)"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write"),
     architecture: str = typer.Option("mbt2018-mean", "--architecture", help="CompressAI zoo model"),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help="base URL serving the zoo's file names "
+                                         "(default: LIC_ZOO_MIRROR), when torch.hub's cache lacks the file"),
 ) -> None:
     """Turn CompressAI's pretrained zoo weights (downloaded and cached by torch.hub) into a checkpoint."""
     from lic.zoo import import_zoo as run
 
-    source = run(quality, out, architecture)
+    source = run(quality, out, architecture, mirror=mirror)
     typer.echo(f"{out}: {source['architecture']} quality {quality} (N={source['N']}, M={source['M']}, "
                f"lambda {source['lmbda']}) from {source['url']}")
 
@@ -151,10 +184,10 @@ def import_zoo(
 @app.command()
 @tcq_coding_options
 def compress(
-    image: Path = typer.Argument(..., help="image to code"),
+    image: Path = typer.Argument(..., metavar="IMAGE", help="image to code (any format Pillow reads)"),
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint"),
     out: Path = typer.Option(..., "-o", "--out", help="output .lic file"),
-    quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: the checkpoint's"),
+    quantizer: Optional[Quantizer] = typer.Option(None, "--quantizer", help="default: the checkpoint's"),
     device: str = Device,
     *,
     tcq: dict[str, Any],
@@ -175,12 +208,12 @@ def compress(
 
 @app.command()
 def decompress(
-    stream: Path = typer.Argument(..., help=".lic file"),
+    stream: Path = typer.Argument(..., metavar="STREAM", help=".lic file"),
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint the stream was made with"),
     out: Path = typer.Option(..., "-o", "--out", help="output PNG"),
     device: str = Device,
 ) -> None:
-    """Decode a .lic bitstream to a PNG image."""
+    """Decode a .lic bitstream to a PNG image (the header carries the quantizer and its parameters)."""
     import io
 
     from PIL import Image
@@ -201,17 +234,20 @@ def decompress(
 @tcq_coding_options
 def evaluate(
     out: Path = typer.Option(..., "-o", "--out", help="results JSON (a per-image CSV goes beside it)"),
-    model: Optional[list[Path]] = typer.Option(None, "-m", "--model", help="checkpoint; repeat for a curve"),
-    codec: Optional[str] = typer.Option(None, "--codec", help="jpeg, webp or avif instead of a model"),
-    qualities: str = typer.Option(",".join(map(str, EvaluateConfig.qualities)), "--qualities", help="for --codec"),
-    images: Optional[Path] = typer.Option(None, "--images", help="test images (default: bundled held-out set)"),
-    quantizer: Optional[str] = typer.Option(None, "--quantizer", help="default: each checkpoint's own"),
+    model: Optional[list[Path]] = typer.Option(None, "-m", "--model", metavar="CKPT",
+                                               help="checkpoint; repeat for a curve, one point each"),
+    codec: Optional[Literal[CLASSICAL_CODECS]] = typer.Option(  # type: ignore[valid-type]
+        None, "--codec", help="a Pillow codec instead of a model"),
+    qualities: str = typer.Option(",".join(map(str, EvaluateConfig.qualities)), "--qualities",
+                                  help="--codec's quality sweep, comma-separated (Pillow's 0-100)"),
+    images: Optional[Path] = typer.Option(None, "--images", help="test images (default: the bundled held-out photos)"),
+    quantizer: Optional[Quantizer] = typer.Option(None, "--quantizer", help="default: each checkpoint's own"),
     name: Optional[str] = typer.Option(None, "--name", help="curve name in the JSON"),
     device: str = Device,
     *,
     tcq: dict[str, Any],
 ) -> None:
-    """Evaluate checkpoints (or a Pillow codec) on real bitstreams."""
+    """Evaluate checkpoints (or a Pillow codec) on real bitstreams: bpp from the bytes, PSNR, MS-SSIM."""
     from lic.data import list_images
     from lic.evaluate import evaluate_checkpoints, evaluate_codec
 
@@ -242,10 +278,11 @@ def evaluate(
 
 @app.command()
 def bdrate(
-    anchor: Path = typer.Argument(..., help="anchor results JSON"),
-    test: Path = typer.Argument(..., help="test results JSON"),
-    metric: str = typer.Option("psnr-rgb", "--metric", help="psnr-rgb or ms-ssim-rgb"),
-    method: str = typer.Option("pchip", "--method", help="pchip, akima (4+ points) or cubic"),
+    anchor: Path = typer.Argument(..., metavar="ANCHOR", help="anchor results JSON"),
+    test: Path = typer.Argument(..., metavar="TEST", help="test results JSON"),
+    metric: Literal["psnr-rgb", "ms-ssim-rgb"] = typer.Option("psnr-rgb", "--metric", help="quality metric"),
+    method: Literal[BD_METHODS] = typer.Option(  # type: ignore[valid-type]
+        "pchip", "--method", help="interpolation (akima needs 4+ points)"),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="also write it to this JSON (dvc metrics)"),
     ci: bool = typer.Option(False, "--ci", help="add a 95% bootstrap interval over images (from the per-image "
                                                "CSVs lic eval writes beside the JSONs)"),
@@ -268,10 +305,10 @@ def bdrate(
         atomic_write_bytes(metrics, (json.dumps(record, indent=2) + "\n").encode())
 
 
-latents_app = typer.Typer(no_args_is_help=True, help="Phase 2: datasets of truly quantized latents.")
-datasets_app = typer.Typer(no_args_is_help=True, help="Inspect and compare latent datasets.")
+latents_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Phase 2: datasets of truly quantized latents; make, show and compare them.")
 app.add_typer(latents_app, name="latents")
-app.add_typer(datasets_app, name="datasets")
+app.add_typer(latents_app, name="datasets", hidden=True)  # the older name of show and diff
 
 
 @latents_app.command("make")
@@ -279,11 +316,11 @@ app.add_typer(datasets_app, name="datasets")
 def latents_make(
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint whose encoder and hyper networks are used"),
     out: Path = typer.Option(..., "-o", "--out", help="Zarr group to write"),
-    quantizer: Optional[str] = typer.Option(None, "--quantizer", help="usq or tcq (default: the checkpoint's)"),
-    images: Optional[Path] = typer.Option(None, "--images", help="training images (default: bundled set)"),
-    patches: int = typer.Option(LatentsConfig.patches, "--patches"),
-    patch_size: int = typer.Option(LatentsConfig.patch_size, "--patch-size"),
-    seed: int = typer.Option(LatentsConfig.seed, "--seed"),
+    quantizer: Optional[Quantizer] = typer.Option(None, "--quantizer", help="default: the checkpoint's"),
+    images: Optional[Path] = typer.Option(None, "--images", help="training images (default: the bundled ones)"),
+    patches: int = typer.Option(LatentsConfig.patches, "--patches", help="random training patches to quantize"),
+    patch_size: int = typer.Option(LatentsConfig.patch_size, "--patch-size", help="patch side, a multiple of 64"),
+    seed: int = typer.Option(LatentsConfig.seed, "--seed", help="seed of the patch sampling (chunk i: seed, i)"),
     chunk: int = typer.Option(LatentsConfig.chunk, "--chunk", help="samples per Zarr chunk"),
     resume: bool = typer.Option(False, "--resume", help="complete an interrupted dataset"),
     shard: str = typer.Option("0/1", "--shard", metavar="I/N",
@@ -304,46 +341,8 @@ def latents_make(
     typer.echo(f"{out}: {patches} samples, {done}")
 
 
-@app.command()
-def retrain(
-    mode: str = typer.Argument(..., help="decoder, hyper-decoder or control"),
-    model: Path = typer.Option(..., "-m", "--model", help="checkpoint to start from"),
-    latents: Path = typer.Option(..., "--latents", help="latent dataset (Zarr group)"),
-    out: Path = typer.Option(..., "-o", "--out", help="new checkpoint (metrics go to OUT.json)"),
-    steps: int = typer.Option(RetrainConfig.steps, "--steps"),
-    batch_size: int = typer.Option(RetrainConfig.batch_size, "--batch-size"),
-    lr: float = typer.Option(RetrainConfig.lr, "--lr"),
-    lmbda: Optional[float] = typer.Option(RetrainConfig.lmbda, "--lmbda",
-                                          help="hyper-decoder: default the checkpoint's"),
-    seed: int = typer.Option(RetrainConfig.seed, "--seed"),
-    allow_stale: bool = typer.Option(RetrainConfig.allow_stale, "--allow-stale",
-                                     help="use a dataset made with other weights"),
-    strategy: str = typer.Option(RetrainConfig.strategy, "--strategy",
-                                 help="hyper-decoder: online (quantize every batch again) or stale (the dataset's indices)"),
-    weighting_every: int = typer.Option(RetrainConfig.weighting_every, "--weighting-every",
-                                        help="online TCQ: steps between refreshes of the decoder weighting"),
-    validation: float = typer.Option(RetrainConfig.validation, "--validation",
-                                     help="fraction of patches held out; keep the weights best on them"),
-    validate_every: int = typer.Option(RetrainConfig.validate_every, "--validate-every"),
-    device: str = Device,
-) -> None:
-    """Phases 3/4: retrain the decoder (or hyper-decoder + decoder) on truly quantized latents."""
-    from lic.retrain import retrain as run
-
-    cfg = RetrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, lmbda=lmbda, seed=seed,
-                        device=device, allow_stale=allow_stale, strategy=strategy,
-                        weighting_every=weighting_every, validation=validation, validate_every=validate_every)
-    rec = run(cfg, model, latents, out)
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
-        return
-    stale = " (stale dataset)" if rec["stale"] else ""
-    mode += f" ({strategy} indices)" if mode == "hyper-decoder" else ""
-    best = f", kept step {rec['validation']['best_step']} (validation)" if "validation" in rec else ""
-    typer.echo(f"{out}: {mode}, {steps} steps, last batch PSNR {rec['psnr']:.2f} dB{stale}{best}")
-
-
-@datasets_app.command("show")
-def datasets_show(path: Path = typer.Argument(..., help="latent dataset")) -> None:
+@latents_app.command("show")
+def latents_show(path: Path = typer.Argument(..., metavar="PATH", help="latent dataset (Zarr group)")) -> None:
     """Print a dataset's provenance and index statistics (JSON)."""
     import json
 
@@ -352,14 +351,60 @@ def datasets_show(path: Path = typer.Argument(..., help="latent dataset")) -> No
     typer.echo(json.dumps(describe(path), indent=2))
 
 
-@datasets_app.command("diff")
-def datasets_diff(a: Path = typer.Argument(...), b: Path = typer.Argument(...)) -> None:
+@latents_app.command("diff")
+def latents_diff(a: Path = typer.Argument(..., metavar="A", help="latent dataset"),
+                 b: Path = typer.Argument(..., metavar="B", help="latent dataset to compare with A")) -> None:
     """Compare two datasets: provenance, index statistics, differing indices (JSON)."""
     import json
 
     from lic.datasets import diff
 
     typer.echo(json.dumps(diff(a, b), indent=2))
+
+
+@app.command()
+def retrain(
+    mode: Literal[RETRAIN_MODES] = typer.Argument(  # type: ignore[valid-type]
+        ..., metavar="MODE", help="decoder (phase 3), hyper-decoder (phase 4) or control (noise, as many steps)"),
+    model: Path = typer.Option(..., "-m", "--model", help="checkpoint to start from"),
+    latents: Path = typer.Option(..., "--latents", help="latent dataset (Zarr group)"),
+    out: Path = typer.Option(..., "-o", "--out", help="new checkpoint (metrics go to OUT.json)"),
+    steps: int = typer.Option(RetrainConfig.steps, "--steps", help="retraining steps"),
+    batch_size: int = typer.Option(RetrainConfig.batch_size, "--batch-size", help="patches per step"),
+    lr: float = typer.Option(RetrainConfig.lr, "--lr", help="Adam learning rate (constant)"),
+    lmbda: Optional[float] = typer.Option(RetrainConfig.lmbda, "--lmbda",
+                                          help="hyper-decoder's rate-distortion weight (default: the checkpoint's)"),
+    seed: int = typer.Option(RetrainConfig.seed, "--seed", help="seed of the batches (and the control's noise)"),
+    allow_stale: bool = typer.Option(RetrainConfig.allow_stale, "--allow-stale",
+                                     help="use a dataset made with other weights (recorded)"),
+    strategy: Literal[STRATEGIES] = typer.Option(  # type: ignore[valid-type]
+        RetrainConfig.strategy, "--strategy",
+        help="hyper-decoder's indices: online (quantize every batch again) or stale (the dataset's)"),
+    weighting_every: int = typer.Option(RetrainConfig.weighting_every, "--weighting-every",
+                                        help="online TCQ: steps between refreshes of the decoder weighting"),
+    validation: float = typer.Option(RetrainConfig.validation, "--validation",
+                                     help="fraction of patches held out; keep the weights best on them"),
+    validate_every: int = typer.Option(RetrainConfig.validate_every, "--validate-every",
+                                       help="steps between validations"),
+    checkpoint_every: int = typer.Option(RetrainConfig.checkpoint_every, "--checkpoint-every",
+                                         help="steps between the states --resume continues from"),
+    resume: bool = typer.Option(False, "--resume", help="continue from OUT if it exists"),
+    device: str = Device,
+) -> None:
+    """Phases 3/4: retrain the decoder (or hyper-decoder + decoder) on truly quantized latents."""
+    from lic.retrain import retrain as run
+
+    cfg = RetrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, lmbda=lmbda, seed=seed,
+                        device=device, allow_stale=allow_stale, strategy=strategy,
+                        weighting_every=weighting_every, validation=validation, validate_every=validate_every,
+                        checkpoint_every=checkpoint_every)
+    rec = run(cfg, model, latents, out, resume=resume)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return
+    stale = " (stale dataset)" if rec["stale"] else ""
+    mode += f" ({strategy} indices)" if mode == "hyper-decoder" else ""
+    best = f", kept step {rec['validation']['best_step']} (validation)" if "validation" in rec else ""
+    typer.echo(f"{out}: {mode}, {steps} steps, last batch PSNR {rec['psnr']:.2f} dB{stale}{best}")
 
 
 def _warn(message: str) -> None:
@@ -370,19 +415,29 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
     return f"warning: {message}\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the app and turns errors into one line and an exit code."""
     warnings.formatwarning = _one_line_warning
     try:
-        app()
+        code = typer.main.get_command(app).main(argv, prog_name="lic", standalone_mode=False)
     except LicError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted (long jobs can continue with --resume)", file=sys.stderr)
+    except (KeyboardInterrupt, typer.Abort):
+        print("interrupted (lic train, lic latents make and lic retrain continue with --resume)", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's usage errors
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+            sys.exit(exc.exit_code)
         if os.environ.get("LIC_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc} (set LIC_DEBUG=1 for a traceback)", file=sys.stderr)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,75 @@ def test_cli_defaults_are_the_config_defaults() -> None:
     assert (train["quantizer"], tuple(train["channels"])) == (ModelConfig.quantizer, (ModelConfig.N, ModelConfig.M))
     assert defaults("eval")["qualities"] == ",".join(map(str, EvaluateConfig.qualities))
     assert checked >= 16
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command's path, hidden aliases aside: ``("train",)``, ``("latents", "make")``, ..."""
+    import typer.main
+
+    from lic.cli import app
+
+    def walk(cmd, path: tuple[str, ...]) -> list[tuple[str, ...]]:  # noqa: ANN001
+        subs = getattr(cmd, "commands", {})
+        return [path] + [p for name, sub in subs.items() if not sub.hidden for p in walk(sub, path + (name,))]
+
+    return walk(typer.main.get_command(app), ())
+
+
+def _help(path: tuple[str, ...]) -> str:
+    proc = subprocess.run([sys.executable, "-m", "lic", *path, "--help"], capture_output=True, text=True,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("path", _commands(), ids=lambda p: " ".join(p) or "lic")
+def test_every_option_has_help_and_renders_whole(path: tuple[str, ...]) -> None:
+    """No empty help, no ``<bool>``, and every help text shown as written (no markup swallowed brackets)."""
+    import typer.main
+
+    from lic.cli import app
+
+    cmd = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]
+    text = "".join(_help(path).split())  # compared without whitespace: the formatter wraps lines
+    assert "<bool>" not in text
+    for param in cmd.params:
+        help_text = getattr(param, "help", None)
+        assert help_text, f"{' '.join(path)}: {param.name} has no help"
+        assert "".join(help_text.split()) in text, f"{' '.join(path)}: the help of {param.name} is not shown whole"
+        choices = getattr(getattr(param, "type_descriptor", None), "choices", None)
+        if choices:
+            assert "|".join(map(str, choices)) in text, f"{' '.join(path)}: {param.name} lists no choices"
+
+
+def test_the_three_entry_points_are_one_program() -> None:
+    outs = [subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
+            for cmd in ([str(Path(sys.executable).parent / "lic"), "--help"], [sys.executable, "-m", "lic", "--help"],
+                        [sys.executable, "-m", "lic.cli", "--help"])]
+    assert all(o.returncode == 0 for o in outs) and outs[0].stdout == outs[1].stdout == outs[2].stdout
+    assert "Usage: lic " in outs[0].stdout
+    version = subprocess.run([sys.executable, "-m", "lic.cli", "--version"], capture_output=True, text=True)
+    from lic import __version__
+
+    assert version.stdout.strip() == f"lic {__version__}"
+
+
+@pytest.mark.parametrize("path", [p for p in _commands() if p], ids=" ".join)
+def test_a_bad_option_is_one_line_and_exit_code_2(path: tuple[str, ...]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "lic", *path, "--no-such-option"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: No such option: --no-such-option")
+
+
+def test_the_old_datasets_group_still_works(tmp_path: Path) -> None:
+    assert run_cli("datasets", "show", tmp_path / "none.zarr") == 2  # hidden, but there: a one-line error
+    assert run_cli("latents", "show", tmp_path / "none.zarr") == 2
+
+
+def test_the_command_line_offers_the_quantizers_the_library_has() -> None:
+    from lic.config import QUANTIZER_NAMES
+    from lic.quantizers import QUANTIZERS
+
+    assert tuple(QUANTIZERS) == QUANTIZER_NAMES

@@ -11,7 +11,7 @@ from lic.quantizers.base import Quantizer, Sensitivity
 from lic.quantizers.tcq import TCQ
 from lic.quantizers.usq import USQ
 
-QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ, TCQ)}
+QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ, TCQ)}  # lic.config.QUANTIZER_NAMES
 
 
 def make_quantizer(name: str, conditional: GaussianConditional, sensitivity: Sensitivity | None = None,

@@ -29,13 +29,11 @@ from torch import Tensor
 
 from lic import trellis
 from lic.compat import RansDecoder, cdf_tables, pmf_to_quantized_cdf, set_cdf_tables, standard_cumulative
+from lic.config import LAYOUTS, PERTURBATIONS, WEIGHTINGS
 from lic.entropy import CdfTables, decode_symbols, encode_symbols
 from lic.errors import LicError
 from lic.quantizers.base import Quantizer, Sensitivity
 
-LAYOUTS = ("channel", "position", "single", "row")
-PERTURBATIONS = ("switch", "uniform", "union")
-WEIGHTINGS = ("decoder", "none")
 _PARAMS = struct.Struct(">ffBBI")
 _ESCAPE_BYPASS_BITS = 8.0  # the least a bypass-coded escape value costs in CompressAI's rANS
 _TAIL = 6.11  # standard deviations covered by the tables (tail mass about 1e-9), as CompressAI
