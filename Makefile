@@ -11,13 +11,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.lic-installed
 PROFILE ?= demo
 
-.PHONY: setup demo zoo run repro test docs bench estimate clean
+.PHONY: setup lock demo zoo run repro test docs bench estimate clean
 
-$(STAMP): pyproject.toml
+# Every dependency at the exact version of requirements.lock, checked against its hashes; then lic
+# itself. Without the lock, `pip install -e '.[test]'` takes pyproject.toml's ranges. Refresh the
+# lock after a change to pyproject.toml with `make lock` (uv resolves it for Python 3.11 and 3.12).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+lock:
+	$(PYTHON) -m pip install --quiet --target .uv uv==0.13.9
+	PYTHONPATH=.uv .uv/bin/uv pip compile pyproject.toml --extra test --universal --generate-hashes \
+		--python-version 3.11 --quiet -o requirements.lock
 
 setup: $(STAMP)
 

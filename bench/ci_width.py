@@ -20,7 +20,7 @@ import numpy as np
 
 from lic.bdrate import PerImage, bd_rate_ci, load_per_image
 from lic.errors import LicError
-from lic.report import comparisons, load_results
+from lic.comparisons import comparisons, load_results
 
 
 def subset(c: PerImage, names: list[str]) -> PerImage:

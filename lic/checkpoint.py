@@ -13,9 +13,10 @@ from typing import Any, Iterable
 import torch
 
 from lic.config import ModelConfig
-from lic.architectures import build_model
+from lic.models import build_model
 from lic.errors import LicError
 from lic.fileio import atomic_write
+from lic.machine import machine
 from lic.models import Hyperprior
 
 FORMAT = "lic-checkpoint"
@@ -41,9 +42,9 @@ def weights_fingerprint(state_dict: dict[str, torch.Tensor], prefixes: Iterable[
 
 def save_checkpoint(path: Path, model: Hyperprior, train_state: dict[str, Any] | None = None,
                     meta: dict[str, Any] | None = None, retrain_state: dict[str, Any] | None = None) -> str:
-    """Write ``model`` (config, weights, tables), optional ``train_state`` or ``retrain_state`` (what a
-    killed training or retraining resumes from) and ``meta`` (how it was made); returns the weight
-    fingerprint."""
+    """Write ``model`` (config, weights, tables), the machine that wrote it (:func:`lic.machine.machine`),
+    optional ``train_state`` or ``retrain_state`` (what a killed training or retraining resumes from) and
+    ``meta`` (how it was made); returns the weight fingerprint."""
     state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     fingerprint = weights_fingerprint(state_dict)
     obj: dict[str, Any] = {
@@ -52,6 +53,7 @@ def save_checkpoint(path: Path, model: Hyperprior, train_state: dict[str, Any] |
         "config": model.config.to_dict(),
         "state_dict": state_dict,
         "fingerprint": fingerprint,
+        "machine": machine(next(model.parameters()).device),
     }
     if train_state is not None:
         obj["train_state"] = train_state

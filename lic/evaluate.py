@@ -25,6 +25,7 @@ from lic.codec import Codec
 from lic.config import CLASSICAL_CODECS, EvaluateConfig
 from lic.data import load_image
 from lic.errors import LicError
+from lic.machine import machine
 
 CLASSICAL = dict(zip(CLASSICAL_CODECS, (("JPEG", "jpg"), ("WEBP", "webp"), ("AVIF", "avif"))))  # format, feature
 MS_SSIM_MIN_SIDE = 161  # 5 scales of an 11-tap window
@@ -68,6 +69,7 @@ class Evaluation:
     failed: dict[str, str] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
     models: dict[str, dict] = field(default_factory=dict)  # per point: how its model was retrained
+    machine: dict = field(default_factory=machine)  # what coded it (lic.machine)
 
     def points(self) -> list[str]:
         return list(dict.fromkeys(r.point for r in self.rows))
@@ -90,6 +92,7 @@ class Evaluation:
             "images": sorted({r.image for r in self.rows}),
             "failed": self.failed,
             **({"models": self.models} if self.models else {}),
+            "machine": self.machine,
         }
 
     def write(self, out_json: Path) -> Path:
@@ -158,7 +161,7 @@ def evaluate_checkpoints(
     label = " ".join([quantizer or "own quantizer"] + [f"{k}={v}" for k, v in params.items()])
     models = {p: _retraining(codec.meta) for p, codec in codecs.items()}
     ev = Evaluation(name, f"lic mean-scale hyperprior, {label}, real bitstreams",
-                    models={p: m for p, m in models.items() if m})
+                    models={p: m for p, m in models.items() if m}, machine=machine(device))
     return _run(ev, images, coders, progress)
 
 

@@ -68,8 +68,8 @@ def _family(path: Path, curves: dict[str, tuple[list[float], list[float]]]) -> P
                 w.writerow([p, image, r, q, 0.9])
     rates = np.mean([c[0] for c in curves.values()], axis=0).tolist()
     psnrs = np.mean([c[1] for c in curves.values()], axis=0).tolist()
-    path.write_text(json.dumps({"name": path.stem, "results": {"bpp": rates, "psnr-rgb": psnrs,
-                                                               "ms-ssim-rgb": [0.9] * len(rates)}}))
+    path.write_text(json.dumps({"name": path.stem, "points": points, "results": {"bpp": rates, "psnr-rgb": psnrs,
+                                                                                 "ms-ssim-rgb": [0.9] * len(rates)}}))
     return path
 
 
@@ -160,7 +160,8 @@ def test_report_overlays_a_published_curve_and_marks_intervals(tmp_path: Path) -
 def test_report_tables_strategies_and_rounds_against_their_own_controls(tmp_path: Path) -> None:
     """Round 2 is compared with round 2's control (equal steps), TCQ's phase 4 with USQ's; the
     open-questions table gives each family's strategy, round, BD-rates and summed retraining time."""
-    from lic.report import comparisons, label, make_report
+    from lic.comparisons import comparisons, label
+    from lic.report import make_report
 
     ev = tmp_path / "eval"
     ev.mkdir()
@@ -215,3 +216,47 @@ def test_the_report_header_says_uncommitted_only_when_true(tmp_path: Path, monke
     assert "uncommitted" not in git_commit()
     (tmp_path / "code.py").write_text("2")
     assert git_commit().endswith("(with uncommitted changes)")
+
+
+def test_a_folded_curve_is_named_at_the_top_of_the_table(tmp_path: Path) -> None:
+    """A family whose PSNR falls at one point gets no BD-rate, and the report says which family and
+    which points, above the table, instead of a quiet row of n/a."""
+    from lic.report import make_report
+
+    ev = tmp_path / "eval"
+    ev.mkdir()
+    images = _images(1, 4)
+    _family(ev / "usq-base.json", images)
+    fold = {k: (rates, [q[0], q[1], q[2] - 10, q[3], q[4]]) for k, (rates, q) in images.items()}  # falls at q2
+    _family(ev / "usq-decoder.json", fold)
+    metrics = make_report(ev, tmp_path / "out", "t")
+    table = (tmp_path / "out" / "bdrate.md").read_text()
+    assert table.startswith("**Folded curves.**")
+    line = next(f for f in metrics["folded"] if f.startswith("`usq-decoder` PSNR"))
+    assert "q1 (" in line and "to q2 (" in line and "q3" not in line.split(";")[0]
+    assert not any(f.startswith("`usq-base` PSNR") for f in metrics["folded"])
+    assert "usq-decoder vs usq-base" not in metrics["bd_rate_psnr_percent"]
+
+
+def test_claims_have_stable_keys_and_runs_are_compared(tmp_path: Path) -> None:
+    """``metrics.json`` carries each claim under ``<test>-vs-<anchor>`` (PSNR and MS-SSIM with their
+    intervals); other runs of the recipe give the table of claims across runs, with their sign."""
+    from lic.report import make_report
+
+    runs = {}
+    for name, factor in (("a", 0.9), ("b", 0.95)):
+        ev = tmp_path / name
+        ev.mkdir()
+        images = _images(2, 4)
+        _family(ev / "tcq-control.json", images)
+        _family(ev / "tcq-decoder.json", {k: ([r * factor for r in rates], q) for k, (rates, q) in images.items()})
+        runs[name] = ev
+    metrics = make_report(runs["a"], tmp_path / "out", "t", runs={"other machine": runs["b"]})
+    claim = metrics["claims"]["tcq-decoder-vs-tcq-control"]
+    assert claim["psnr"] == pytest.approx(-10.0, abs=1e-6) and claim["psnr_low"] <= claim["psnr"] <= claim["psnr_high"]
+    assert metrics["bd_rate_psnr_by_run"]["tcq-decoder-vs-tcq-control"] == pytest.approx(
+        {"seed 0": -10.0, "other machine": -5.0}, abs=1e-6)
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "## Across seeds and machines" in text and "| yes" in text
+    curves = (tmp_path / "out" / "curves" / "tcq-decoder.csv").read_text().splitlines()
+    assert curves[0] == "point,bpp,psnr_rgb,ms_ssim_rgb" and len(curves) == 1 + len(RATES)

@@ -161,3 +161,19 @@ def test_a_second_seed_runs_every_phase_under_its_own_names_and_paths() -> None:
     assert report.deps == ("artifacts/eval", "artifacts/seed-1/eval")
     with pytest.raises(Exception, match="one seed"):
         stages.stages({**params, "zoo": {}})
+
+
+def test_every_profile_is_a_valid_profile_without_duplicate_keys() -> None:
+    """A key given twice (YAML keeps the last one silently) or a profile ``flows.stages`` cannot write a
+    pipeline for is refused here, not on a user's machine."""
+    class Strict(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201
+            keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+            duplicated = {k for k in keys if keys.count(k) > 1}
+            assert not duplicated, f"duplicate keys {duplicated} at line {node.start_mark.line + 1}"
+            return super().construct_mapping(node, deep)
+
+    for path in sorted((ROOT / "profiles").glob("*.yaml")):
+        params = yaml.load(path.read_text(), Loader=Strict)
+        assert params["profile"] == path.stem, path.name
+        assert stages.dvc_yaml(params).startswith("# Generated")

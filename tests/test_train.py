@@ -97,3 +97,33 @@ def test_fine_tuning_starts_from_the_base_weights(tmp_path: Path, tiny_ckpt: Pat
     assert torch.allclose(tuned.g_a[0].weight, base.g_a[0].weight, atol=1e-6)
     with pytest.raises(LicError, match="N=16, M=16"):
         train(ModelConfig(N=16, M=24), cfg, train_images, tmp_path / "bad.ckpt", progress=False, init=tiny_ckpt)
+
+
+def test_two_trainings_in_separate_processes_give_the_same_weights(tmp_path: Path, train_images: Path) -> None:
+    """On one machine with one environment training is deterministic: what a report's reruns rest on."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "lic", "train", "--lmbda", "0.01", "--steps", "6", "--channels", "16", "16",
+            "--patch-size", "64", "--batch-size", "2", "--min-scale", "0.5", "--images", str(train_images)]
+    for name in ("a", "b"):
+        subprocess.run(args + ["-o", str(tmp_path / f"{name}.ckpt")], check=True, capture_output=True)
+    a, b = (read_checkpoint(tmp_path / f"{n}.ckpt")["fingerprint"] for n in ("a", "b"))
+    assert a == b
+
+
+def test_records_carry_the_machine(tmp_path: Path, tiny_ckpt: Path, test_images: Path, train_images: Path) -> None:
+    """Checkpoints, latent datasets and evaluations record what shapes their numbers besides the code."""
+    from lic.config import LatentsConfig
+    from lic.data import list_images
+    from lic.evaluate import evaluate_checkpoints
+    from lic.latents import make_latents, open_latents
+    from lic.machine import describe
+
+    for record in (read_checkpoint(tiny_ckpt)["machine"],
+                   evaluate_checkpoints([tiny_ckpt], list_images(test_images)[:1], progress=False).to_json()["machine"],
+                   dict(open_latents(make_latents(tiny_ckpt, tmp_path / "d.zarr", train_images, progress=False,
+                                                  cfg=LatentsConfig(patches=2, patch_size=64, chunk=2))).attrs)["machine"]):
+        assert record["packages"]["torch"] == torch.__version__ and record["packages"]["Pillow"]
+        assert record["torch_threads"] >= 1 and isinstance(record["cpu"]["isa"], list) and record["cpu"]["model"]
+        assert "torch threads" in describe(record)
