@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.artifacts import evaluation_table
 from flows.common import checkpoint, choose, evaluation, image_folder, load_params, main, seed_of, tcq_coding, variants
 from lic.config import EvaluateConfig
 from lic.data import list_images
@@ -26,6 +27,7 @@ def evaluate_variant(name: str, images: str, ckpts: list[str] | None, quantizer:
                                   quantizer_params=qparams)
     out = evaluation(name, seed)
     ev.write(out)
+    evaluation_table(ev.to_json(), out)
     logger = get_run_logger()
     res = ev.to_json()["results"]
     for point, bpp, psnr in zip(ev.points(), res["bpp"], res["psnr-rgb"]):

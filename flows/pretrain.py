@@ -20,7 +20,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import (base, check_run, checkpoint, image_folder, load_params, log_progress, main, publish,
+from flows.artifacts import progress
+from flows.common import (base, check_run, checkpoint, image_folder, load_params, main, model_section, publish,
                           seed_of, stage_inputs, with_seed, work_path)
 from lic.checkpoint import read_checkpoint
 from lic.config import ModelConfig, TrainConfig
@@ -43,8 +44,8 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str,
     if nproc > 1:
         torchrun(model_cfg, cfg, images, str(work), init, nproc)
     else:
-        train(model_cfg, cfg, Path(images), work, resume=True, on_log=log_progress(Path(out).stem), progress=False,
-              init=Path(init) if init else None)
+        train(model_cfg, cfg, Path(images), work, resume=True, on_log=progress("train", Path(out), cfg.steps),
+              progress=False, init=Path(init) if init else None)
     publish(work, Path(out))
     return out
 
@@ -71,7 +72,7 @@ def check(quantizer: str, key: str, seed: str = "0") -> None:
     """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``; a seed
     of its ``seeds``."""
     p = load_params()
-    ModelConfig.from_params(p["model"], quantizer, {})  # model.kind, N, M and slices, in one line if wrong
+    ModelConfig.from_params(model_section(p), quantizer, {})  # model.kind, N, M and slices, in one line if wrong
     if "zoo" in p and (quantizer != "tcq" or key == "base"):
         raise LicError("the zoo profile imports its USQ bases (python -m flows.zoo KEY); only tcq KEY trains here")
     if key != "base":
@@ -87,7 +88,7 @@ def pretrain(quantizer: str, key: str, seed: str = "0") -> str:
     p = load_params()
     s = seed_of(p, seed)
     qparams = dict(p.get("tcq", {}).get("train", {})) if quantizer == "tcq" else {}
-    model_cfg = ModelConfig.from_params(p["model"], quantizer, qparams)
+    model_cfg = ModelConfig.from_params(model_section(p), quantizer, qparams)
     recipe = with_seed(p["pretrain"]["recipe"], s)
     nproc = int((p.get("distributed") or {}).get("nproc_per_node", 1))
     folder = image_folder(p["data"]["train_images"])
@@ -96,6 +97,9 @@ def pretrain(quantizer: str, key: str, seed: str = "0") -> str:
         return train_model(model_cfg, cfg, str(folder), str(base(s)), None, nproc)
     cfg = TrainConfig(**{**recipe, **p["pretrain"]["finetune"], "lmbda": float(p["lmbdas"][key])})
     init = checkpoint("usq", "base", key) if "zoo" in p else base(s)  # the zoo profile fine-tunes each imported base
+    if "zoo" in p:  # its model is the imported base's (per quality)
+        base_cfg = ModelConfig.from_dict(read_checkpoint(init)["config"])
+        model_cfg = ModelConfig(**{**base_cfg.__dict__, "quantizer": quantizer, "quantizer_params": qparams})
     out = checkpoint(quantizer, "base", key, s)
     return train_model(model_cfg, cfg, str(folder), str(out), str(init), nproc)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import (check_run, checkpoint, choose, load_params, log_progress, main, publish, seed_of, source,
-                          stage_inputs, variants, with_seed, work_path)
+from flows.artifacts import progress
+from flows.common import (check_run, checkpoint, choose, load_params, main, publish, seed_of, source, stage_inputs,
+                          variants, with_seed, work_path)
 from lic.checkpoint import read_checkpoint
 from lic.config import Family, RetrainConfig, RetrainPlan
 from lic.latents import open_latents
@@ -25,7 +26,7 @@ def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
     attrs = dict(open_latents(Path(dataset)).attrs)
     work = work_path(Path(out), stage_inputs("flows.retrain", retrain=asdict(cfg), dataset=attrs,
                                              checkpoint=read_checkpoint(Path(base))["fingerprint"]))
-    run(cfg, Path(base), Path(dataset), work, on_log=log_progress(f"{cfg.mode} {Path(out).stem}"), progress=False,
+    run(cfg, Path(base), Path(dataset), work, on_log=progress("retrain", Path(out), cfg.steps), progress=False,
         resume=True)
     publish(work, Path(out))
     return out

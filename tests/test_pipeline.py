@@ -63,9 +63,9 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
     seeds = [load_checkpoint(path / "artifacts" / s / "models" / "pretrain" / "base.ckpt")[1]["train_state"]
              ["train_config"]["seed"] for s in ("", "seed-1")]
     assert seeds == [0, 1]
-    spread = json.loads((path / "reports" / "tiny" / "metrics.json").read_text())["bd_rate_psnr_by_seed"]
+    spread = json.loads((path / "reports" / "tiny" / "metrics.json").read_text())["bd_rate_psnr_by_run"]
     assert spread and all(set(v) == {"seed 0", "seed 1"} for v in spread.values())
-    assert "## Across seeds" in (path / "reports" / "tiny" / "README.md").read_text()
+    assert "## Across seeds and machines" in (path / "reports" / "tiny" / "README.md").read_text()
     for name in ("rd_psnr.png", "rd_msssim.png", "bdrate.md", "bdrate.csv", "per_image.csv", "metrics.json",
                  "README.md"):
         assert (path / "reports" / "tiny" / name).is_file(), name
@@ -251,3 +251,59 @@ def test_pretrain_flow_launches_torchrun(repo: tuple[Path, dict]) -> None:
         (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
         out.write_bytes(kept)
     assert _status(path, env) == set()
+
+
+def test_experiments_compare_their_claims_and_curves_in_dvc(repo: tuple[Path, dict], tmp_path: Path) -> None:
+    """Two experiments (two values of ``lambda_tcq``): ``dvc exp show`` has the claims' BD-rates as
+    columns for both, ``dvc plots diff`` draws both experiments' curves, and the Prefect UI's
+    artifacts of the runs hold the numbers of the files they summarize."""
+    path = tmp_path / "repo"
+    shutil.copytree(repo[0], path, symlinks=True)
+    env = dict(repo[1], PYTHONPATH=str(path))
+    dvc = str(Path(sys.executable).parent / "dvc")
+    for cmd in (["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"]):
+        _run(cmd, path, env)
+    for name, value in (("tcq-005", 0.05), ("tcq-02", 0.2)):
+        _run([dvc, "exp", "run", "-n", name, "-S", f"tcq.code.lambda_tcq={value}"], path, env)
+    shown = json.loads(_run([dvc, "exp", "show", "--json"], path, env))
+    exps = {e["name"]: e for row in shown for e in (row.get("experiments") or []) for e in e["revs"] if e.get("name")}
+    assert {"tcq-005", "tcq-02"} <= set(exps)
+    for name in ("tcq-005", "tcq-02"):
+        metrics = exps[name]["data"]["metrics"]["reports/tiny/metrics.json"]["data"]
+        assert "tcq-decoder-vs-tcq-control" in metrics["claims"], name
+    assert exps["tcq-005"]["data"]["params"]["params.yaml"]["data"]["tcq"]["code"]["lambda_tcq"] == 0.05
+    out = _run([dvc, "plots", "diff", "tcq-005", "tcq-02", "-o", str(tmp_path / "plots"), "--json"], path, env)
+    rendered = json.loads(out)
+    assert {"rd-psnr", "rd-msssim"} <= set(rendered)
+    revs = {d.get("rev") for d in rendered["rd-psnr"][0]["content"]["data"]["values"]}
+    assert {"tcq-005", "tcq-02"} <= revs
+
+
+def test_the_runs_leave_artifacts_in_the_prefect_ui(repo: tuple[Path, dict], prefect_api: str) -> None:
+    """Progress of the trainings and retrainings, each dataset's provenance, each evaluation's RD
+    points, the report's claims: under stable keys, with the numbers of the files."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from lic.latents import open_latents
+
+    path, _ = repo
+    with get_client(sync_client=True) as client:
+        def latest(key: str):  # noqa: ANN202
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            assert found, f"no artifact {key}"
+            return sorted(found, key=lambda a: a.created)[-1]
+
+        assert latest("train-tcq-base-q2").type == "progress" and float(latest("train-tcq-base-q2").data) == 100.0
+        assert float(latest("retrain-usq-decoder-q6").data) == 100.0
+        card = latest("latents-tcq-q2").data
+        assert open_latents(path / "artifacts" / "latents" / "tcq-q2.zarr").attrs["encoder_fingerprint"][:16] in card
+        table = json.loads(latest("eval-usq-base").data) if isinstance(latest("eval-usq-base").data, str) \
+            else latest("eval-usq-base").data
+        bpp = json.loads((path / "artifacts" / "eval" / "usq-base.json").read_text())["results"]["bpp"]
+        assert [row["bpp"] for row in table] == [round(b, 4) for b in bpp]
+        metrics = json.loads((path / "reports" / "tiny" / "metrics.json").read_text())
+        report = latest("report-tiny").data
+        for name, v in metrics["claims"].items():
+            if "psnr" in v:
+                assert f"| {name} | {v['psnr']:+.2f} [" in report, name

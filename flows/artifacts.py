@@ -1,0 +1,89 @@
+"""What the Prefect UI shows of a run beyond its log lines: artifacts, under keys that line up across
+runs on the UI's Artifacts page (one key per artifact path, so each run adds a version).
+
+- a training or retraining run: a progress artifact, step of total, updated as it goes;
+- a latent dataset: its provenance and index statistics, and what moved against its parent round;
+- an evaluation: its RD points, as a table;
+- the report: the claims' BD-rates with their intervals, and where the plots are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
+                               update_progress_artifact)
+
+from flows.common import ARTIFACTS, log_progress
+from lic.datasets import describe, diff
+
+
+def key(kind: str, out: Path) -> str:
+    """``<kind>-<path>``: an artifact path without ``artifacts/``, ``models/`` and the suffix, in the
+    characters Prefect's keys allow (``train-tcq-base-q1``, ``latents-tcq-q1``)."""
+    rel = Path(out).relative_to(ARTIFACTS) if Path(out).is_relative_to(ARTIFACTS) else Path(out)
+    parts = [p for p in rel.with_suffix("").parts if p not in ("models", "latents", "eval")]
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join([kind, *parts]).lower()).strip("-")
+
+
+def progress(kind: str, out: Path, total: int) -> Callable[[int, dict[str, float]], None]:
+    """An ``on_log(step, metrics)`` for :func:`lic.train.train` and :func:`lic.retrain.retrain`: the
+    log line, and the progress artifact of ``out`` at ``step / total``."""
+    artifact = create_progress_artifact(0.0, key=key(kind, out), description=f"{kind} of {out}: step of {total}")
+    log = log_progress(Path(out).stem)
+
+    def on_log(step: int, metrics: dict[str, float]) -> None:
+        log(step, metrics)
+        update_progress_artifact(artifact, 100.0 * step / total)
+
+    return on_log
+
+
+def dataset_card(path: Path, parent: Path | None = None) -> None:
+    """A latent dataset's provenance (checkpoint fingerprint, quantizer, lineage and round) and index
+    statistics, with ``lic latents diff`` against its parent round's dataset when it has one."""
+    d = describe(path)
+    prov, stats = d["provenance"], d["indices"]
+    lineage = prov.get("lineage") or {}
+    lines = [f"# Latent dataset `{path}`", "",
+             f"- checkpoint fingerprint: `{str(lineage.get('checkpoint_fingerprint'))[:16]}`",
+             f"- encoder fingerprint: `{prov['encoder_fingerprint'][:16]}`",
+             f"- quantizer: {prov['quantizer']} {json.dumps(prov['quantizer_params'])}",
+             f"- round {lineage.get('round', 1)}" + (f", parent `{lineage['parent']['path']}`"
+                                                      if lineage.get("parent") else ""),
+             f"- {prov['patches']} patches of {prov['patch_size']}x{prov['patch_size']}, seed {prov['seed']}", "",
+             "| elements | zero fraction | mean model rate (bits/element) |", "|---|---|---|",
+             f"| {stats['elements']:,} | {stats['zero_fraction']:.4f} | {stats['mean_bits_per_element']:.4f} |"]
+    if parent is not None:
+        moved = diff(parent, path)
+        lines += ["", f"## Against its parent round `{parent}`", "",
+                  f"- indices differing: {json.dumps(moved['indices_differing'])}",
+                  f"- provenance changed: {', '.join(sorted(moved['provenance_changed'])) or 'nothing'}"]
+    create_markdown_artifact("\n".join(lines), key=key("latents", path), description=f"provenance of {path}")
+
+
+def evaluation_table(results: dict[str, Any], out: Path) -> None:
+    """An evaluation's RD points: one row per point, mean bpp, PSNR and MS-SSIM over its images."""
+    r = results["results"]
+    rows = [{"point": Path(str(p)).stem, "bpp": round(b, 4), "psnr_rgb": round(q, 3), "ms_ssim_rgb": round(s, 4)}
+            for p, b, q, s in zip(results["points"], r["bpp"], r["psnr-rgb"], r["ms-ssim-rgb"])]
+    create_table_artifact(rows, key=key("eval", out), description=f"RD points of {results['name']} "
+                                                                  f"({len(results['images'])} images)")
+
+
+def report_card(metrics: dict[str, Any], out_dir: Path) -> None:
+    """The report's claims with their intervals (PSNR and MS-SSIM BD-rates), and where its plots are."""
+    lines = [f"# Report: profile {metrics['profile']}", "", f"Files in `{out_dir}`: `rd_psnr.png`, `rd_msssim.png`, "
+             "`bdrate.md`, `curves/` (`dvc plots show`).", ""]
+    if metrics.get("folded"):
+        lines += ["**Folded curves** (no BD-rate against them):", *[f"- {f}" for f in metrics["folded"]], ""]
+    lines += ["| claim | BD-rate PSNR % | BD-rate MS-SSIM % |", "|---|---|---|"]
+    for name, v in metrics["claims"].items():
+        cells = [f"{v[m]:+.2f} [{v[m + '_low']:+.2f}, {v[m + '_high']:+.2f}]" if m in v else "n/a"
+                 for m in ("psnr", "ms_ssim")]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    create_markdown_artifact("\n".join(lines), key=f"report-{metrics['profile']}".lower(),
+                             description="BD-rates of the claims with 95% bootstrap intervals")
