@@ -1,6 +1,8 @@
 """TCQ speed on a 768x512 image, measured side by side in one run:
 
-- the 8-state Viterbi search alone, in latent elements per second (numba, one core);
+- the 8-state Viterbi search alone, in latent elements per second: the reference search (one core),
+  the pruned search on one thread and on every thread (numba), and the torch search (on CUDA when
+  there is a GPU, else on the CPU), each with its ratio to the reference;
 - whole-image encode and decode with TCQ against USQ on the same model, as ratios.
 
     python bench/tcq_speed.py [--model CKPT] [--layout row|channel|position|single] [--repeats 5]
@@ -13,12 +15,13 @@ import statistics
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 
 from common import image_768x512, load_codec
 
-from lic import trellis
+from lic import trellis, trellis_torch
 from lic.codec import pad
 from lic.data import to_tensor
 
@@ -56,17 +59,26 @@ def main() -> None:
     L = tcq._lengths
     S = len(m.gaussian_conditional.scale_table)
 
-    def search() -> None:
-        trellis.viterbi(r, w, sidx, tcq.delta, tcq.lambda_tcq, tcq.next_state, tcq.quantizer_of, S,
-                        L["bits_p"], L["bits_m"], L["m_offset"], L["m_len"])
-
-    t_search = median_time(search, args.repeats)
+    rest = (tcq.delta, tcq.lambda_tcq, tcq.next_state, tcq.quantizer_of, S, L["bits_p"], L["bits_m"],
+            L["m_offset"], L["m_len"])
+    all_threads = trellis.threads()
+    rates = {"reference (1 core)": median_time(lambda: trellis.viterbi_reference(r, w, sidx, *rest), args.repeats)}
+    numba.set_num_threads(1)
+    rates["pruned, 1 thread"] = median_time(lambda: trellis.viterbi(r, w, sidx, *rest), args.repeats)
+    numba.set_num_threads(all_threads)
+    rates[f"pruned, {all_threads} threads"] = median_time(lambda: trellis.viterbi(r, w, sidx, *rest), args.repeats)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    tr, tw, ts = (torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in (r, w, sidx))
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    rates[f"torch on {dev}"] = median_time(lambda: (trellis_torch.viterbi(tr, tw, ts, *rest), sync()), args.repeats)
     data = {"usq": codec.encode(rgb, usq).data, "tcq": codec.encode(rgb, tcq).data}
     enc = {k: median_time(lambda q=q: codec.encode(rgb, q), args.repeats) for k, q in (("usq", usq), ("tcq", tcq))}
     dec = {k: median_time(lambda d=d: codec.decode(d), args.repeats) for k, d in data.items()}
     print(f"latent {tuple(y.shape)} = {y.numel()} elements, {args.states} states, layout {args.layout}, "
           f"torch threads {torch.get_num_threads()}")
-    print(f"viterbi: {t_search * 1e3:.1f} ms = {y.numel() / t_search / 1e6:.2f} M elements/s (one core)")
+    base = rates["reference (1 core)"]
+    for name, t in rates.items():
+        print(f"viterbi, {name}: {t * 1e3:.1f} ms = {y.numel() / t / 1e6:.2f} M elements/s, {base / t:.2f}x the reference")
     print(f"bytes: usq {len(data['usq'])}, tcq {len(data['tcq'])}")
     print(f"encode: usq {enc['usq'] * 1e3:.1f} ms, tcq {enc['tcq'] * 1e3:.1f} ms, ratio {enc['tcq'] / enc['usq']:.3f}")
     print(f"decode: usq {dec['usq'] * 1e3:.1f} ms, tcq {dec['tcq'] * 1e3:.1f} ms, ratio {dec['tcq'] / dec['usq']:.3f}")

@@ -31,6 +31,7 @@ import math
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from lic.checkpoint import ENCODER_PREFIXES, load_checkpoint, weights_fingerprin
 from lic.config import GRANULARITY, LATENT_STRIDE, LatentsConfig
 from lic.data import PatchSampler, folder_fingerprint, list_images
 from lic.errors import LicError
+from lic.machine import machine
 from lic.models import Hyperprior
 from lic.quantizers import Quantizer
 
@@ -122,14 +124,31 @@ def make_latents(checkpoint: Path, out: Path, images: Path, quantizer: str | Non
     todo = [i for i in shard_chunks(len(finished), shard) if not finished[i]]
     sampler = PatchSampler.from_folder(images, cfg.patch_size, cfg.chunk)
     name = q.name + (f" shard {shard[0]}/{shard[1]}" if shard[1] > 1 else "")
-    for i in tqdm(todo, desc=f"latents {name}", disable=not progress, dynamic_ncols=True):
+
+    @torch.inference_mode()
+    def finish(i: int, x: torch.Tensor, a: dict[str, Any], front_s: float) -> None:
+        """Quantize chunk ``i`` (the search, on the CPU for CPU latents) and write it."""
         t0 = time.perf_counter()
-        lo, hi = i * cfg.chunk, min(cfg.patches, (i + 1) * cfg.chunk)
-        x = sampler.sample(torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))[: hi - lo].to(cfg.device)
-        for key, value in _encode(model, q, x).items():
-            group[key][lo:hi] = value
-        group["seconds"][i] = time.perf_counter() - t0
+        lo = i * cfg.chunk
+        for key, value in _arrays(model, q, x, a).items():
+            group[key][lo : lo + len(x)] = value
+        group["seconds"][i] = front_s + time.perf_counter() - t0
         done[i] = True  # after the chunk's data
+
+    # the front half of chunk i + 1 runs while a worker quantizes and writes chunk i
+    with ThreadPoolExecutor(1) as worker:
+        pending = None
+        for i in tqdm(todo, desc=f"latents {name}", disable=not progress, dynamic_ncols=True):
+            t0 = time.perf_counter()
+            lo, hi = i * cfg.chunk, min(cfg.patches, (i + 1) * cfg.chunk)
+            x = sampler.sample(torch.Generator().manual_seed(cfg.seed * 1_000_003 + i))[: hi - lo].to(cfg.device)
+            with torch.inference_mode():
+                a = model.analyze(x)
+            if pending is not None:
+                pending.result()
+            pending = worker.submit(finish, i, x, a, time.perf_counter() - t0)
+        if pending is not None:
+            pending.result()
     if bool(done[:].all()) and not group.attrs.get("complete"):
         group.attrs.update({"complete": True, "created": dt.datetime.now(dt.timezone.utc).isoformat()})
     return out
@@ -149,7 +168,7 @@ def _create(out: Path, model: Hyperprior, prov: dict[str, Any], cfg: LatentsConf
                            compressors=zarr.codecs.ZstdCodec(level=3))
     group.create_array("done", shape=(math.ceil(n / chunk),), chunks=(1,), dtype="bool", fill_value=False)
     group.create_array("seconds", shape=(math.ceil(n / chunk),), chunks=(1,), dtype="float64", fill_value=0.0)
-    group.attrs.update({**prov, "code_version": __version__, "complete": False})
+    group.attrs.update({**prov, "code_version": __version__, "machine": machine(cfg.device), "complete": False})
     try:
         os.rename(tmp, out)
     except OSError:
@@ -158,9 +177,8 @@ def _create(out: Path, model: Hyperprior, prov: dict[str, Any], cfg: LatentsConf
         shutil.rmtree(tmp)
 
 
-@torch.inference_mode()
-def _encode(model: Hyperprior, q: Quantizer, x: torch.Tensor) -> dict[str, np.ndarray]:
-    a = model.analyze(x)
+def _arrays(model: Hyperprior, q: Quantizer, x: torch.Tensor, a: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A chunk's arrays from its patches ``x`` and the front half's ``a`` (:meth:`Hyperprior.analyze`)."""
     out = model.code_latents(a, q) | {k: a[k] for k in ("y", "z_hat")}  # a context model's own means, scales
     arrays = {k: v.detach().cpu().numpy() for k, v in out.items()}
     arrays["x"] = x.mul(255).round().to(torch.uint8).cpu().numpy()

@@ -16,10 +16,14 @@ starts in state 0. The kernels are compiled with numba; they loop over elements 
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 
 WINDOW = 8  # candidate levels per quantizer besides zero (all of them for |r| < about 8 delta)
+BLOCK = 64  # rows a thread searches in one go (scratch arrays allocated once per block)
+PRUNE = 1.0 + 1e-9  # a candidate is skipped when its distortion alone exceeds the best costs by this factor
 
 # NEXT_STATE[states][s, parity]; QUANTIZER[states][s] (from VTM DepQuant.cpp and ECM Rom.cpp).
 NEXT_STATE = {
@@ -59,10 +63,13 @@ def _bits(k: int, q: int, si: int, n_scales: int, bits_p: np.ndarray, bits_m: np
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def viterbi(r: np.ndarray, weight: np.ndarray, scale_idx: np.ndarray, delta: float, lmbda: float,
-            next_state: np.ndarray, quantizer: np.ndarray, n_scales: int, bits_p: np.ndarray,
-            bits_m: np.ndarray, m_offset: np.ndarray, m_len: np.ndarray) -> np.ndarray:
-    """Indices minimising ``J`` for each row (trellis) of ``r``; all rows start in state 0.
+def viterbi_reference(r: np.ndarray, weight: np.ndarray, scale_idx: np.ndarray, delta: float, lmbda: float,
+                      next_state: np.ndarray, quantizer: np.ndarray, n_scales: int, bits_p: np.ndarray,
+                      bits_m: np.ndarray, m_offset: np.ndarray, m_len: np.ndarray) -> np.ndarray:
+    """The search as first written, one row after another on one core: the reference that
+    :func:`viterbi` and :mod:`lic.trellis_torch` must match index for index.
+
+    Indices minimising ``J`` for each row (trellis) of ``r``; all rows start in state 0.
 
     Candidates per element and quantizer: zero and the ``WINDOW`` levels from the one just
     above ``|r|`` down towards zero, on the side of ``r`` (levels beyond, or on the other side,
@@ -132,6 +139,107 @@ def viterbi(r: np.ndarray, weight: np.ndarray, scale_idx: np.ndarray, delta: flo
             out[t, j] = back_k[j, s]
             s = back_s[j, s]
     return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
+def _best(ri: float, wi: float, si: int, q: int, delta: float, lmbda: float, n_scales: int, bits_p: np.ndarray,
+          bits_m: np.ndarray, m_offset: np.ndarray, m_len: np.ndarray) -> tuple[float, int, float, int]:
+    """The cheapest candidate of each parity for quantizer ``q``: ``(J_even, k_even, J_odd, k_odd)``.
+
+    The candidates of :func:`viterbi_reference`, visited nearest ``r`` first: the level just past
+    ``|r|``, then the levels below it, moving away. Once a candidate's distortion alone exceeds both
+    parities' best costs, no candidate further away can win (its distortion is larger, and rates are
+    not negative), so the search stops; the test leaves a relative margin (:data:`PRUNE`) far above
+    rounding, so that it never skips a candidate the reference could choose. Costs are computed as the
+    reference computes them, and ties go to the smaller ``|k|``, as there.
+    """
+    a = abs(ri)
+    sgn = 1 if ri >= 0 else -1
+    inv = 1.0 / delta  # as the reference computes them: the same candidates to the last bit
+    half_inv = 0.5 * inv
+    if q == 0:
+        lo = int(a * half_inv)
+    else:
+        lo = max(1, int((a * inv + 1.0) * 0.5))
+    first = max(0, lo + 1 - WINDOW)
+    j0, j1 = np.inf, np.inf
+    k0, k1 = 0, 0
+    for c in range(lo + 1, first - 1, -1):
+        k = sgn * c if c > 0 else 0
+        d = ri - _level(k, q, delta)
+        if c <= lo and d * d * wi > j0 * PRUNE and d * d * wi > j1 * PRUNE:
+            break
+        jc = wi * d * d + lmbda * _bits(k, q, si, n_scales, bits_p, bits_m, m_offset, m_len)
+        if k & 1:
+            if jc <= j1:
+                j1, k1 = jc, k
+        elif jc <= j0:
+            j0, k0 = jc, k
+    if first > 0 and not ri * ri * wi > j0 * PRUNE:  # zero, always a candidate; outside the window it loses ties
+        jc = wi * ri * ri + lmbda * _bits(0, q, si, n_scales, bits_p, bits_m, m_offset, m_len)
+        if jc < j0:
+            j0, k0 = jc, 0
+    return j0, k0, j1, k1
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", parallel=True)
+def viterbi(r: np.ndarray, weight: np.ndarray, scale_idx: np.ndarray, delta: float, lmbda: float,
+            next_state: np.ndarray, quantizer: np.ndarray, n_scales: int, bits_p: np.ndarray,
+            bits_m: np.ndarray, m_offset: np.ndarray, m_len: np.ndarray) -> np.ndarray:
+    """:func:`viterbi_reference`'s indices, faster: the rows (independent trellises) in blocks across
+    numba's threads (``numba.set_num_threads``; :func:`threads`), the candidates pruned (:func:`_best`)."""
+    T, L = r.shape
+    S = next_state.shape[0]
+    out = np.zeros((T, L), dtype=np.int32)
+    blocks = (T + BLOCK - 1) // BLOCK
+    for b in numba.prange(blocks):
+        cost = np.empty(S)
+        new = np.empty(S)
+        back_s = np.empty((L, S), dtype=np.int8)
+        back_k = np.empty((L, S), dtype=np.int32)
+        for t in range(b * BLOCK, min(T, (b + 1) * BLOCK)):
+            cost[:] = np.inf
+            cost[0] = 0.0
+            for j in range(L):
+                ri, wi, si = r[t, j], weight[t, j], scale_idx[t, j]
+                a0, c0, a1, c1 = _best(ri, wi, si, 0, delta, lmbda, n_scales, bits_p, bits_m, m_offset, m_len)
+                b0, d0, b1, d1 = _best(ri, wi, si, 1, delta, lmbda, n_scales, bits_p, bits_m, m_offset, m_len)
+                for s in range(S):
+                    new[s] = np.inf
+                for s in range(S):
+                    cs = cost[s]
+                    if cs == np.inf:
+                        continue
+                    if quantizer[s] == 0:
+                        je, ke, jo, ko = a0, c0, a1, c1
+                    else:
+                        je, ke, jo, ko = b0, d0, b1, d1
+                    ns = next_state[s, 0]
+                    v = cs + je
+                    if v < new[ns]:
+                        new[ns] = v
+                        back_s[j, ns] = s
+                        back_k[j, ns] = ke
+                    ns = next_state[s, 1]
+                    v = cs + jo
+                    if v < new[ns]:
+                        new[ns] = v
+                        back_s[j, ns] = s
+                        back_k[j, ns] = ko
+                for s in range(S):
+                    cost[s] = new[s]
+            s = int(np.argmin(cost))
+            for j in range(L - 1, -1, -1):
+                out[t, j] = back_k[j, s]
+                s = back_s[j, s]
+    return out
+
+
+def threads(n: int | None = None) -> int:
+    """Set the search's thread count (``n``, else ``LIC_TCQ_THREADS``, else every core); returns it."""
+    n = n or int(os.environ.get("LIC_TCQ_THREADS", "0")) or numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    return numba.get_num_threads()
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")

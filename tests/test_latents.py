@@ -32,7 +32,8 @@ def test_dataset_round_trips(dataset: Path, tiny_ckpt: Path, train_images: Path)
     codec = Codec.from_checkpoint(tiny_ckpt)
     sampler = latents.PatchSampler.from_folder(train_images, 64, 4)
     x = sampler.sample(torch.Generator().manual_seed(0))
-    expected = latents._encode(codec.model, codec.quantizer(), x)
+    with torch.inference_mode():
+        expected = latents._arrays(codec.model, codec.quantizer(), x, codec.model.analyze(x))
     for key in ARRAYS:
         assert np.array_equal(group[key][0:4], expected[key]), key
     assert group["x"].shape == (10, 3, 64, 64) and group["y_hat"].shape[0] == 10
@@ -57,7 +58,7 @@ def test_incomplete_dataset_is_refused(tmp_path: Path, dataset: Path) -> None:
 def test_resume_after_interruption_gives_same_arrays(tmp_path: Path, dataset: Path, tiny_ckpt: Path,
                                                      train_images: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "cut.zarr"
-    real, calls = latents._encode, []
+    real, calls = latents._arrays, []
 
     def dying(*args, **kwargs):  # noqa: ANN002, ANN003
         calls.append(1)
@@ -65,10 +66,10 @@ def test_resume_after_interruption_gives_same_arrays(tmp_path: Path, dataset: Pa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(latents, "_encode", dying)
+    monkeypatch.setattr(latents, "_arrays", dying)
     with pytest.raises(KeyboardInterrupt):
         make_latents(tiny_ckpt, out, train_images, **SMALL)
-    monkeypatch.setattr(latents, "_encode", real)
+    monkeypatch.setattr(latents, "_arrays", real)
     with pytest.raises(LicError, match="incomplete"):
         open_latents(out)
     with pytest.raises(LicError, match="--resume"):

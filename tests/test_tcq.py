@@ -16,7 +16,7 @@ from lic.data import to_tensor
 from lic.quantizers import make_quantizer
 from lic.quantizers.tcq import TCQ
 
-# The tables of ../shared/reference/tcq.md: (quantizer, next if even, next if odd) per state.
+# The tables of docs/tcq.md (VTM and ECM): (quantizer, next if even, next if odd) per state.
 TCQ_MD = {
     4: [(0, 0, 2), (0, 2, 0), (1, 1, 3), (1, 3, 1)],
     8: [(0, 0, 2), (1, 5, 7), (0, 1, 3), (1, 6, 4), (0, 2, 0), (1, 4, 6), (0, 3, 1), (1, 7, 5)],
@@ -181,3 +181,72 @@ def test_tcq_trained_model_codes_with_its_own_quantizer(tmp_path: Path, train_im
 
     assert bitstream.unpack(enc.data, 10**8)[0].quantizer == TCQ.code
     assert np.array_equal(codec.decode(enc.data), enc.recon)
+
+
+def _search_inputs(rng: np.random.Generator, q: TCQ, T: int, L: int, kind: str) -> tuple[np.ndarray, ...]:
+    """Rows of residuals of one kind: Gaussian, ties (exact decision boundaries and cell midpoints),
+    zeros, escapes beyond the tables, huge values; random weights and scale bins."""
+    d = q.delta
+    if kind == "gauss":
+        r = rng.normal(0, 2.0, (T, L))
+    elif kind == "ties":
+        r = rng.integers(-12, 13, (T, L)) * (d / 2)  # on levels and on the midpoints between them
+    elif kind == "zeros":
+        r = np.where(rng.random((T, L)) < 0.8, 0.0, rng.normal(0, 1.0, (T, L)))
+    elif kind == "escapes":
+        r = rng.choice([-1, 1], (T, L)) * rng.uniform(20, 300, (T, L)) * d
+    else:
+        r = rng.choice([-1, 1], (T, L)) * 10.0 ** rng.uniform(2, 6, (T, L))
+    w = rng.choice([1.0, 0.5, 2.0, 3.7], (T, L)) if kind != "ties" else np.ones((T, L))
+    S = len(q.conditional.scale_table)
+    sidx = rng.integers(0, S, (T, L)) if kind != "ties" else np.full((T, L), S // 3)
+    return np.ascontiguousarray(r), np.ascontiguousarray(w), sidx.astype(np.int64)
+
+
+@pytest.mark.parametrize("states", [4, 8])
+@pytest.mark.parametrize("kind", ["gauss", "ties", "zeros", "escapes", "huge"])
+def test_fast_searches_choose_the_reference_indices(model, states: int, kind: str) -> None:
+    """The parallel pruned numba search (1 and 2 threads) and the torch search return exactly the
+    reference search's indices, for trellises of every shape the layouts make."""
+    import numba
+
+    from lic import trellis_torch
+
+    q = make_quantizer("tcq", model.gaussian_conditional, states=states, lambda_tcq=0.05, weighting="none")
+    L = q._lengths
+    rng = np.random.default_rng(states * 10 + len(kind))
+    for T, steps in ((1, 300), (300, 1), (257, 16), (40, 96)):  # single, position-like, row, channel
+        r, w, sidx = _search_inputs(rng, q, T, steps, kind)
+        args = (q.delta, q.lambda_tcq, q.next_state, q.quantizer_of, len(q.conditional.scale_table),
+                L["bits_p"], L["bits_m"], L["m_offset"], L["m_len"])
+        ref = trellis.viterbi_reference(r, w, sidx, *args)
+        for n in (1, 2):
+            before = numba.get_num_threads()
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+            try:
+                assert np.array_equal(trellis.viterbi(r, w, sidx, *args), ref), (T, steps, n)
+            finally:
+                numba.set_num_threads(before)
+        got = trellis_torch.viterbi(torch.from_numpy(r), torch.from_numpy(w), torch.from_numpy(sidx), *args)
+        assert np.array_equal(got.numpy(), ref), (T, steps, "torch")
+
+
+@pytest.mark.parametrize("layout", ["row", "channel", "position", "single"])
+def test_every_search_quantizes_real_latents_alike(model, photo: np.ndarray, layout: str) -> None:
+    """On real latents with the decoder weighting, each layout: the quantizer's indices (numba, or torch
+    when the latents are on a GPU, here forced through the torch search on CPU) are the reference's."""
+    from lic import trellis_torch
+
+    q = model.quantizer_for("tcq", layout=layout)
+    with torch.inference_mode():
+        a = model.analyze(pad(to_tensor(photo)))
+    y, means, scales = a["y"], a["means"], a["scales"]
+    r = q.rows_of((y - means).double())
+    sidx = q.rows_of(q.table_indexes(scales).long())
+    w = q.channel_weights(y.shape).expand_as(r)
+    L = q._lengths
+    args = (q.delta, q.lambda_tcq, q.next_state, q.quantizer_of, len(q.conditional.scale_table), L["bits_p"],
+            L["bits_m"], L["m_offset"], L["m_len"])
+    ref = trellis.viterbi_reference(*(np.ascontiguousarray(t.numpy()) for t in (r, w, sidx)), *args)
+    assert np.array_equal(q.to_rows(q.quantize(y, means, scales)), ref)
+    assert np.array_equal(trellis_torch.viterbi(r, w, sidx, *args).numpy(), ref)
