@@ -25,7 +25,7 @@ from common import image_768x512, load_codec
 from lic.checkpoint import weights_fingerprint
 from lic.codec import Codec
 from lic.config import ModelConfig
-from lic.context import ChannelContext
+from lic.models import ChannelContext
 
 
 def context_codec(base: Codec, slices: int, ckpt: Path | None) -> Codec:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lic.architectures import build_model
+from lic.models import build_model
 from lic.checkpoint import save_checkpoint
 from lic.codec import Codec
 from lic.config import LatentsConfig, ModelConfig, RetrainConfig, TrainConfig

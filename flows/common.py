@@ -32,6 +32,19 @@ def image_folder(value: str) -> Path:
     return DATA / value if value in registry() else Path(value)
 
 
+def model_section(params: dict[str, Any]) -> dict[str, Any]:
+    """``params.yaml``'s ``model`` section; a zoo profile has none, its models being the imported ones
+    (those of its first quality: ``kind``, ``N``, ``M``)."""
+    if "zoo" not in params:
+        return params["model"]
+    from lic.config import KINDS
+    from lic.zoo import zoo_source
+
+    zoo = params["zoo"]
+    src = zoo_source(int(next(iter(zoo["qualities"].values()))), zoo["architecture"])
+    return {"kind": next(k for k, v in KINDS.items() if v == src["kind"]), "N": src["N"], "M": src["M"]}
+
+
 def data_sets(params: dict[str, Any]) -> list[str]:
     """The registry's data sets a profile names (each gets a stage of its own), in order."""
     named = [params["data"][k] for k in ("train_images", "test_images")]

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from flows.common import model_section
 from flows.stages import PROFILES, Stage, stages
 from lic.config import LATENT_STRIDE, EvaluateConfig, RetrainPlan
 from lic.download import registry
@@ -68,7 +69,7 @@ def _runs(stage: Stage, params: dict[str, Any]) -> int:
 
 
 def _rate(table: dict, device: str, params: dict[str, Any], patch: int, batch: int) -> tuple[float, str] | None:
-    m = params["model"]
+    m = model_section(params)
     if m.get("kind", "hyperprior") not in MEASURED_KINDS:
         return None
     return table.get((device.split(":")[0], int(m["N"]), int(m["M"]), patch, batch))
@@ -99,12 +100,12 @@ def estimate(params: dict[str, Any]) -> list[Line]:
                           f"{bound}{rate[1]}" if rate else ""))
     latents = [(s, _runs(s, params)) for s in every if s.flow == "make_latents"]
     tcq = sum(n for s, n in latents if s.args[0] == "tcq")
-    elements = params["latents"]["patches"] * params["model"]["M"] * (params["latents"]["patch_size"] // LATENT_STRIDE) ** 2
+    elements = params["latents"]["patches"] * model_section(params)["M"] * (params["latents"]["patch_size"] // LATENT_STRIDE) ** 2
     lines.append(Line("latent datasets", f"{sum(n for _, n in latents)} of {params['latents']['patches']:,} patches",
                       tcq * elements / TRELLIS_RATE, f"the TCQ search on one core; {tcq} TCQ datasets"))
     evals = sum(_runs(s, params) for s in every if s.flow == "evaluate" and s.name.startswith("evaluate"))
     images = IMAGES.get(params["data"]["test_images"])
-    coding = CODING.get((int(params["model"]["N"]), int(params["model"]["M"])))
+    coding = CODING.get((int(model_section(params)["N"]), int(model_section(params)["M"])))
     codings = evals * len(params["lmbdas"]) * images[0] if images else None
     lines.append(Line("evaluation", f"{evals} families x {len(params['lmbdas'])} lambdas"
                       + (f" x {images[0]} images" if images else ""),

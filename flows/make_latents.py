@@ -16,9 +16,11 @@ import torch
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.artifacts import dataset_card
 from flows.common import (check_run, choose, image_folder, load_params, main, publish, retrain_plan, seed_of, source,
                           stage_inputs, tcq_coding, with_seed, work_path)
 from flows.runners import RunnerConfig, pin, with_runner
+from lic import trellis
 from lic.checkpoint import read_checkpoint
 from lic.config import Family, LatentsConfig
 from lic.data import folder_fingerprint, list_images
@@ -30,6 +32,7 @@ from lic.quantizers import QUANTIZERS
 def quantize_shard(ckpt: str, out: str, images: str, quantizer: str, qparams: dict, cfg: LatentsConfig,
                    parent: str | None, shard: tuple[int, int], threads: int, devices: tuple[str, ...] = ()) -> str:
     torch.set_num_threads(threads)
+    trellis.threads(threads)  # the TCQ search shares the cores as torch does
     pin(devices)
     make(Path(ckpt), Path(out), Path(images), quantizer, qparams, cfg, resume=True, progress=False, shard=shard,
          parent=Path(parent) if parent else None)
@@ -64,6 +67,7 @@ def make_latents(quantizer: str, key: str, seed: str = "0", family: str = "") ->
                   for i in range(cfg.shards)]
     [f.result() for f in shards]  # a failed shard fails the flow
     publish(work, out)
+    dataset_card(out, parent)
     return str(out)
 
 

@@ -32,6 +32,7 @@ from flows.report import report
 from flows.retrain import retrain
 from flows.runners import RunnerConfig, pin, with_runner
 from flows.zoo import zoo_import
+from lic import trellis
 from lic.config import EvaluateConfig
 from lic.errors import LicError
 
@@ -53,6 +54,7 @@ def step(name: str, args: tuple[str, ...], threads: int, devices: tuple[str, ...
     """One step of the pipeline (a subflow), with ``threads`` torch threads, on this worker's device
     of ``devices`` (none: every device the worker sees)."""
     torch.set_num_threads(threads)
+    trellis.threads(threads)  # the TCQ search shares the cores as torch does
     pin(devices)
     return STEPS[name](*args)
 

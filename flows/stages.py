@@ -25,7 +25,8 @@ from flows.deps import code_deps
 from lic.config import RetrainPlan
 from lic.errors import LicError
 from lic.quantizers import QUANTIZERS
-from lic.report import METRICS_JSON, PER_IMAGE, PLOTS, README, TABLE_CSV, TABLE_MD
+from lic.comparisons import METRICS
+from lic.report import CURVES, METRICS_JSON, PER_IMAGE, PLOTS, README, TABLE_CSV, TABLE_MD
 
 # what a latent dataset's arrays depend on (not latents.shards or device: those only change how fast)
 LATENTS_PARAMS = ("latents.patches", "latents.patch_size", "latents.chunk")
@@ -65,9 +66,11 @@ def stages(params: dict[str, Any]) -> list[Stage]:
     out.append(Stage("anchor", "evaluate", ("${item}",), foreach="${evaluate.codecs}", deps=(_images(params, "test"),),
                      params=("evaluate.qualities",), outs=(str(result), str(result.with_suffix(".csv")))))
     folder = REPORTS / "${profile}"
-    out.append(Stage("report", "report", deps=tuple(str(eval_dir(s)) for s in seeds),
-                     params=("profile", *(("report",) if "report" in params else ())),
-                     uncached=tuple(str(folder / f) for f in (TABLE_MD, TABLE_CSV, PER_IMAGE, README)),
+    runs = [str(d) for d in ((params.get("report") or {}).get("runs") or {}).values()]  # other machines' runs
+    out.append(Stage("report", "report", deps=(*(str(eval_dir(s)) for s in seeds), *runs),
+                     params=("profile", *(("report",) if "report" in params else ()),
+                             *(("zoo.architecture", "data.test_images") if "zoo" in params else ())),
+                     uncached=tuple(str(folder / f) for f in (TABLE_MD, TABLE_CSV, PER_IMAGE, README, CURVES)),
                      metrics=(str(folder / METRICS_JSON),), plots=tuple(str(folder / f) for f in PLOTS.values())))
     return out
 
@@ -85,15 +88,15 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
     TRAIN, TEST = _images(params, "train"), _images(params, "test")
     tag, arg = (f"-seed{seed}", (str(seed),)) if seed else ("", ())
     ddp = ("distributed",) if "distributed" in params else ()  # torchrun's processes: N x the batch per step
+    model = ("model",) if "model" in params else ()  # a zoo profile's models are the imported ones
     out = []
     if zoo:  # phase 1 is CompressAI's: each lambda's USQ base is imported
         out.append(Stage("import-usq", "zoo", ("${key}",), foreach="${lmbdas}",
-                         params=("model", "zoo.architecture", "zoo.qualities.${key}", "zoo.urls.${key}",
-                                 "lmbdas.${key}"),
+                         params=("zoo.architecture", "zoo.qualities.${key}", "lmbdas.${key}"),
                          outs=(str(checkpoint("usq", "base", "${key}")),)))
     else:
         out.append(Stage(f"pretrain-base{tag}", "pretrain", ("usq", "base", *arg), deps=(TRAIN,),
-                         params=("model", "pretrain.recipe", "pretrain.base", *ddp), outs=(str(base(seed)),)))
+                         params=(*model, "pretrain.recipe", "pretrain.base", *ddp), outs=(str(base(seed)),)))
     for q in QUANTIZERS:
         if zoo and q == "usq":
             continue
@@ -101,7 +104,7 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
         tcq = ("tcq.train",) if q == "tcq" else ()
         out.append(Stage(f"pretrain-{q}{tag}", "pretrain", (q, "${key}", *arg), foreach="${lmbdas}",
                          deps=(TRAIN, init),
-                         params=("model", "pretrain.recipe", "pretrain.finetune", "lmbdas.${key}", *tcq, *ddp),
+                         params=(*model, "pretrain.recipe", "pretrain.finetune", "lmbdas.${key}", *tcq, *ddp),
                          outs=(str(checkpoint(q, "base", "${key}", seed)),)))
     for q in QUANTIZERS:
         out.append(Stage(f"latents-{q}{tag}", "make_latents", (q, "${key}", *arg), foreach="${lmbdas}",
@@ -153,10 +156,23 @@ def _entry(s: Stage) -> dict[str, Any]:
     return {"matrix": s.matrix, **body} if s.matrix else body
 
 
+def plots(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The RD curves as DVC plots: x bpp, y PSNR (and MS-SSIM), one line per family (the report's
+    ``curves/<family>.csv``), so that ``dvc plots diff`` draws two experiments' curves in one plot."""
+    folder = REPORTS / str(params.get("profile", "custom")) / CURVES
+    families = [f"{q}-{v}" for q in QUANTIZERS for v in variants(q, params)]
+    families += list((params.get("evaluate") or {}).get("codecs", []))
+    return [{f"rd-{name}": {"template": "linear", "x": "bpp",
+                            "y": {str(folder / f"{f}.csv"): column for f in families},
+                            "x_label": "bits per pixel (real bitstreams)", "y_label": METRICS[metric],
+                            "title": f"{METRICS[metric]} vs rate, profile {params.get('profile')}"}}
+            for name, column, metric in (("psnr", "psnr_rgb", "psnr-rgb"), ("msssim", "ms_ssim_rgb", "ms-ssim-rgb"))]
+
+
 def dvc_yaml(params: dict[str, Any]) -> str:
     """The text of ``dvc.yaml`` for a profile's ``params``."""
     body = {s.name: _entry(s) for s in stages(params)}
-    return HEADER + yaml.safe_dump({"stages": body}, sort_keys=False, width=120)
+    return HEADER + yaml.safe_dump({"stages": body, "plots": plots(params)}, sort_keys=False, width=120)
 
 
 PROFILES = Path("profiles")

@@ -18,8 +18,8 @@ from typing import Any, Callable, Literal, Optional
 import typer
 
 from lic import __version__
-from lic.config import (BD_METHODS, CLASSICAL_CODECS, CONTEXTS, DATA_DIR, LAYOUTS, PERTURBATIONS, QUANTIZER_NAMES,
-                        RETRAIN_MODES, STRATEGIES, WEIGHTINGS, EvaluateConfig, LatentsConfig, ModelConfig,
+from lic.config import (BD_METHODS, CLASSICAL_CODECS, CONTEXTS, DATA_DIR, KINDS, LAYOUTS, PERTURBATIONS, QUANTIZER_NAMES,
+                        RETRAIN_MODES, STRATEGIES, WEIGHTINGS, ZOO, EvaluateConfig, LatentsConfig, ModelConfig,
                         RetrainConfig, TrainConfig)
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
@@ -128,8 +128,10 @@ def train(
     steps: int = typer.Option(TrainConfig.steps, "--steps", help="training steps"),
     channels: tuple[int, int] = typer.Option((ModelConfig.N, ModelConfig.M), "--channels", metavar="N M",
                                              help="N M: channels of the hyper and the latent transforms"),
+    kind: Literal[tuple(KINDS)] = typer.Option(  # type: ignore[valid-type]
+        "hyperprior", "--kind", help="model kind (docs: model kinds); cheng2020 kinds have M = N"),
     slices: int = typer.Option(ModelConfig.slices, "--slices",
-                               help="channel slices of a channel-context model; 0: the hyperprior"),
+                               help="channel slices of a channel-context model (implies --kind channel-context)"),
     context: Literal[CONTEXTS] = typer.Option(  # type: ignore[valid-type]
         ModelConfig.context, "--context", help="a channel-context model's training contexts"),
     images: Optional[Path] = Images,
@@ -145,15 +147,14 @@ def train(
     init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     device: str = Device,
 ) -> None:
-    """Phase 1: train a mean-scale hyperprior (or, with --slices, its channel-context model) end to end."""
+    """Phase 1: train a model end to end: a mean-scale hyperprior, or another kind (--kind)."""
     from lic.train import train as run
 
     qparams = {k: v for k, v in {"perturbation": tcq_perturbation, "delta": tcq_delta}.items() if v is not None}
     if qparams and quantizer != "tcq":
         raise LicError("--tcq-* options need --quantizer tcq")
-    architecture = "channel-context" if slices else ModelConfig.architecture
-    model_cfg = ModelConfig(architecture=architecture, N=channels[0], M=channels[1], quantizer=quantizer,
-                            quantizer_params=qparams, slices=slices, context=context)
+    model_cfg = ModelConfig(architecture=KINDS["channel-context" if slices else kind], N=channels[0], M=channels[1],
+                            quantizer=quantizer, quantizer_params=qparams, slices=slices, context=context)
     cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, min_scale=min_scale, lr=lr,
                       seed=seed, checkpoint_every=checkpoint_every, device=device)
     m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume, init=init)
@@ -167,9 +168,10 @@ def train(
 
 @app.command("import")
 def import_zoo(
-    quality: int = typer.Option(..., "--quality", help="zoo quality 1-8 (1-4: N,M = 128,192; 5-8: 192,320)"),
+    quality: int = typer.Option(..., "--quality", help="zoo quality 1-8 (1-6 for cheng2020)"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write"),
-    architecture: str = typer.Option("mbt2018-mean", "--architecture", help="CompressAI zoo model"),
+    architecture: Literal[ZOO] = typer.Option(  # type: ignore[valid-type]
+        "mbt2018-mean", "--architecture", help="CompressAI zoo model (cheng2020: qualities 1-6)"),
     mirror: Optional[str] = typer.Option(None, "--mirror", help="base URL serving the zoo's file names "
                                          "(default: LIC_ZOO_MIRROR), when torch.hub's cache lacks the file"),
 ) -> None:

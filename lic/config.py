@@ -22,9 +22,16 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**data)
 
 
-# lic.models.Hyperprior, lic.context.ChannelContext; a name's position is its id in .lic headers (append only)
-ARCHITECTURES = ("mean-scale-hyperprior", "channel-context")
-KINDS = {"hyperprior": "mean-scale-hyperprior", "channel-context": "channel-context"}  # params.yaml's model.kind
+# the model families of lic.models.MODELS; a name's position is its id in .lic headers (append only)
+ARCHITECTURES = ("mean-scale-hyperprior", "channel-context", "scale-hyperprior", "mbt2018", "cheng2020-anchor",
+                 "cheng2020-attn")
+KINDS = {"hyperprior": "mean-scale-hyperprior", "channel-context": "channel-context",  # params.yaml's model.kind
+         "scale-hyperprior": "scale-hyperprior", "mbt2018": "mbt2018", "cheng2020-anchor": "cheng2020-anchor",
+         "cheng2020-attn": "cheng2020-attn"}
+# CompressAI's zoo models that lic.zoo imports, and the model kind each becomes
+ZOO_KINDS = {"bmshj2018-hyperprior": "scale-hyperprior", "mbt2018-mean": "mean-scale-hyperprior", "mbt2018": "mbt2018",
+             "cheng2020-anchor": "cheng2020-anchor", "cheng2020-attn": "cheng2020-attn"}
+ZOO = tuple(ZOO_KINDS)
 CONTEXTS = ("perturbed", "quantized")  # what earlier slices give later ones in a channel-context model's training
 # the choices of the quantizers' parameters (lic.quantizers), here so that the command line lists them cheaply
 QUANTIZER_NAMES = ("usq", "tcq")  # lic.quantizers.QUANTIZERS, in this order
@@ -38,7 +45,7 @@ BD_METHODS = ("pchip", "akima", "cubic")  # BD-rate interpolations (lic.bdrate)
 class ModelConfig:
     """Architecture of a model and the quantizer it is trained for; ``slices``: the channel slices
     of ``channel-context`` (``M`` divisible by it), ``context``: its training contexts (``CONTEXTS``,
-    see :meth:`lic.context.ChannelContext.training_context`)."""
+    see :meth:`lic.models.channel_context.ChannelContext.training_context`)."""
 
     architecture: str = "mean-scale-hyperprior"
     N: int = 64
@@ -62,6 +69,8 @@ class ModelConfig:
             raise LicError(f"unknown training context {self.context!r}; choose one of {', '.join(CONTEXTS)}")
         if not context and self.context != "perturbed":
             raise LicError(f"{self.architecture} has no slice contexts")
+        if self.architecture.startswith("cheng2020") and self.M != self.N:
+            raise LicError(f"{self.architecture} has M = N, got N={self.N}, M={self.M}")
 
     def to_dict(self) -> dict[str, Any]:
         """Fields at their defaults that older checkpoints lack are left out, so those read as before."""
@@ -74,8 +83,9 @@ class ModelConfig:
 
     @classmethod
     def from_params(cls, model: dict[str, Any], quantizer: str, quantizer_params: dict[str, Any]) -> "ModelConfig":
-        """``params.yaml``'s ``model`` section: ``N``, ``M``, ``kind`` (``hyperprior``, the default, or
-        ``channel-context`` with its ``slices`` and, optionally, training ``context``)."""
+        """``params.yaml``'s ``model`` section: ``N``, ``M``, ``kind`` (``hyperprior``, the default;
+        ``channel-context`` with its ``slices`` and, optionally, training ``context``; ``scale-hyperprior``,
+        ``mbt2018``, ``cheng2020-anchor``, ``cheng2020-attn``)."""
         kind = model.get("kind", "hyperprior")
         if kind not in KINDS:
             raise LicError(f"unknown model.kind {kind!r}; choose one of {', '.join(KINDS)}")

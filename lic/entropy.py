@@ -55,9 +55,15 @@ def encode_symbols(symbols: torch.Tensor, indexes: torch.Tensor, tables: CdfTabl
     )
 
 
-def decode_symbols(data: bytes, indexes: torch.Tensor, tables: CdfTables) -> torch.Tensor:
-    """Inverse of :func:`encode_symbols`; returns int32 symbols shaped like ``indexes``."""
-    values = RansDecoder().decode_with_indexes(
-        data, indexes.reshape(-1).int().tolist(), tables.cdfs, tables.lengths, tables.offsets
-    )
-    return torch.tensor(values, dtype=torch.int32).reshape(indexes.shape)
+class StreamDecoder:
+    """A rANS stream read in parts: each :meth:`read` decodes the next symbols, with their tables."""
+
+    def __init__(self, data: bytes) -> None:
+        self.rans = RansDecoder()
+        self.rans.set_stream(data)
+
+    def read(self, indexes: torch.Tensor, tables: CdfTables) -> torch.Tensor:
+        """The next ``len(indexes)`` symbols (int32), each with the table row ``indexes`` names."""
+        values = self.rans.decode_stream(indexes.reshape(-1).int().tolist(), tables.cdfs, tables.lengths,
+                                         tables.offsets)
+        return torch.tensor(values, dtype=torch.int32)

@@ -12,10 +12,14 @@
   paper's dilemma for TCQ, kept as the reference). An ``online`` TCQ search weighted by the
   decoder holds ``g_s``'s sensitivity for ``weighting_every`` steps (:class:`Snapshot`). A
   channel-context model retrains its slice transforms with ``h_s``, slice by slice
-  (:meth:`lic.context.ChannelContext.requantize`).
+  (:meth:`lic.models.channel_context.ChannelContext.requantize`).
 - ``control``: ``g_s`` learns for the same steps on noise-approximated latents (the quantizer's
   training perturbation of ``y``), to separate the gain of true quantization from that of more
   training.
+
+A spatial context model's stale phase 4 records how far the teacher-forced context (the dataset's
+``y_hat``) lies from the new ``y_hat`` as retraining goes (``context_drift``: mean absolute
+difference, every ``log_every`` steps).
 
 The record (``out.json`` and the checkpoint's ``meta.retrain``) holds the run's ``round`` (one more
 than its starting checkpoint's, when that was retrained too), its ``wall_s``, and its
@@ -89,6 +93,8 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
     q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
     keys = _KEYS["stale" if hyper and cfg.strategy == "stale" else cfg.mode]
+    if hyper and cfg.strategy == "stale" and model.teacher_forced:
+        keys += ("y_hat",)  # a spatial context model's stale context: the dataset's y_hat
     checked = _KEYS["hyper-decoder" if hyper else "decoder"] if cfg.validation else ()
     data = LatentDataset(latents, tuple(dict.fromkeys(keys + checked)))  # read once for both
     held = Validation(data.select(checked), cfg, device) if cfg.validation else None
@@ -109,7 +115,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     g_s = distributed.wrap(model.g_s, world)
     requantizer = distributed.wrap(Requantizer(model, q), world) if hyper else None
     metrics: dict[str, float] = {}
-    step, elapsed, resumed_at = 0, 0.0, []
+    step, elapsed, resumed_at, drift = 0, 0.0, [], []
     if state is not None:
         model.load_state_dict(load_checkpoint(out, device)[0].state_dict())
         optimizer.load_state_dict(state["optimizer"])
@@ -120,7 +126,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         weighting.value = state["weighting"]
         if held:
             held.history, held.best = state["validation"]["history"], state["validation"]["best"]
-        step, elapsed, metrics = state["step"], state["elapsed_s"], state["metrics"]
+        step, elapsed, metrics, drift = state["step"], state["elapsed_s"], state["metrics"], state.get("drift", [])
         resumed_at = state["resumed_at"] + [step]
     elif held:
         held.check(0, model, lmbda, q, learn)  # step 0: the starting weights may stay best
@@ -133,7 +139,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
                 "inputs": inputs, "step": step, "optimizer": optimizer.state_dict(), "rng": rngs,
                 "world_size": world.size, "weighting": weighting.value, "metrics": metrics,
                 "validation": {"history": held.history, "best": held.best} if held else None,
-                "elapsed_s": elapsed + time.perf_counter() - t0, "resumed_at": resumed_at})
+                "elapsed_s": elapsed + time.perf_counter() - t0, "resumed_at": resumed_at, "drift": drift})
         distributed.barrier(world)
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"retrain {cfg.mode}", disable=not progress or not world.main,
@@ -153,8 +159,11 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             bar.set_postfix(loss=f"{metrics['loss']:.4f}", psnr=f"{metrics['psnr']:.2f}")
             if held and (step % cfg.validate_every == 0 or step == cfg.steps):
                 metrics["validation_loss"] = held.check(step, model, lmbda, q, learn)
-            if on_log and (step % log_every == 0 or step == cfg.steps):
-                on_log(step, metrics)
+            if step % log_every == 0 or step == cfg.steps:
+                if "context_drift" in metrics:
+                    drift.append([step, metrics["context_drift"]])
+                if on_log:
+                    on_log(step, metrics)
             if step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 save_state()
     except KeyboardInterrupt:
@@ -173,7 +182,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
               "stale": stale, "config": asdict(cfg) | {"lmbda": lmbda}, "round": before.get("round", 0) + 1,
               "wall_s": wall, "cumulative_wall_s": wall + before.get("cumulative_wall_s", 0.0)
               + (generation_seconds(group) if later else 0.0), "resumed_at": resumed_at,
-              **({"validation": held.summary()} if held else {})}
+              **({"validation": held.summary()} if held else {}), **({"context_drift": drift} if drift else {})}
     distributed.check_in_step(model, world)
     if world.main:
         save_checkpoint(out, model, meta={"retrain": record | {"world_size": world.size}, "retrain_inputs": inputs})
@@ -273,12 +282,17 @@ def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float 
     ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics. ``g_s``, ``requantizer``: the
     model's ``g_s`` and :class:`~lic.models.Requantizer`, or their data-parallel wrappers; ``q``:
     the dataset's quantizer (default the model's). A hyper-decoder batch is ``(y, z_hat, x)``
-    (``online``) or ``(indices, z_hat, x)`` (``stale``)."""
+    (``online``) or ``(indices, z_hat, x)`` (``stale``), a spatial context model's stale one with its
+    stored ``y_hat`` (the teacher-forced context; its distance to the new ``y_hat`` is the metric
+    ``context_drift``)."""
     g_s, q = g_s or model.g_s, q or model.quantizer
+    drift = None
     if mode == "hyper-decoder":
-        latent, z_hat, x = batch
-        y_hat, likelihoods = (requantizer(latent, z_hat) if requantizer is not None
-                              else model.requantize(latent, z_hat, q))
+        latent, z_hat, x, *context = batch
+        y_hat, likelihoods = (requantizer(latent, z_hat, *context) if requantizer is not None
+                              else model.requantize(latent, z_hat, q, *context))
+        if context:
+            drift = float((context[0] - y_hat.detach()).abs().mean())
         out = {"x_hat": g_s(y_hat), "likelihoods": {"y": likelihoods}}
     else:
         y_hat, x = batch if mode == "decoder" else (q.perturb(*batch[:3])[0], batch[3])
@@ -288,4 +302,6 @@ def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float 
     metrics = {"loss": float(loss.detach()), "mse": float(rd["mse"].detach()), "psnr": float(rd["psnr"])}
     if mode == "hyper-decoder":
         metrics["bpp_y"] = float(rd["bpp"].detach())
+    if drift is not None:
+        metrics["context_drift"] = drift
     return loss, metrics

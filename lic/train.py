@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from lic import distributed
-from lic.architectures import build_model
+from lic.models import build_model
 from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from lic.config import ModelConfig, TrainConfig
 from lic.data import PatchSampler

@@ -1,13 +1,23 @@
 """Field-grade base models: CompressAI's pretrained zoo as ``lic`` checkpoints.
 
-``mbt2018-mean`` is CompressAI's ``MeanScaleHyperprior``, the class :class:`~lic.models.Hyperprior`
-extends, trained by CompressAI on Vimeo90K for MSE at qualities 1-8 (N,M = 128,192 for 1-4 and
-192,320 for 5-8). :func:`import_zoo` loads it through ``compressai.zoo`` with ``pretrained=True``,
-so the download and its cache (``$TORCH_HOME/hub/checkpoints``) are CompressAI's and torch.hub's.
-CompressAI does not check the file's hash; the checkpoint records the SHA-256 of the cached file
-and whether it starts with the hash prefix that torch.hub's file names carry. A mirror of the zoo's
-files (``mirror``, or ``LIC_ZOO_MIRROR``: a base URL serving the same file names) fills torch.hub's
-cache instead of CompressAI's host, with :func:`lic.download.fetch` (resumable).
+Every zoo model with a conditional Gaussian entropy model imports, MSE, at every quality the zoo
+has, as the lic model kind that extends its CompressAI class:
+
+| zoo model | lic kind | qualities |
+|---|---|---|
+| ``bmshj2018-hyperprior`` | ``scale-hyperprior`` (``means = 0``) | 1-8 |
+| ``mbt2018-mean`` | ``mean-scale-hyperprior`` | 1-8 |
+| ``mbt2018`` | ``mbt2018`` (spatial context) | 1-8 |
+| ``cheng2020-anchor``, ``cheng2020-attn`` | the same names (spatial context) | 1-6 |
+
+``bmshj2018-factorized`` is left out: it codes ``y`` with a fixed factorized density per channel, so
+there are no ``means`` and ``scales`` for the quantizers' tables and TCQ's search to be built from,
+and nothing for phase 4 to retrain. :func:`import_zoo` loads the weights through ``compressai.zoo``
+with ``pretrained=True``, so the download and its cache (``$TORCH_HOME/hub/checkpoints``) are
+CompressAI's and torch.hub's. CompressAI does not check the file's hash; the checkpoint records the
+SHA-256 of the cached file and whether it starts with the hash prefix that torch.hub's file names
+carry. A mirror of the zoo's files (``mirror``, or ``LIC_ZOO_MIRROR``: a base URL serving the same
+file names) fills torch.hub's cache instead of CompressAI's host, with :func:`lic.download.fetch`.
 """
 
 from __future__ import annotations
@@ -19,22 +29,23 @@ import re
 import urllib.error
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from compressai.zoo import mbt2018_mean
 
 from lic import compat
 from lic.checkpoint import save_checkpoint
-from lic.config import ModelConfig
+from lic.config import ZOO_KINDS, ModelConfig
 from lic.download import Remote, fetch
 from lic.errors import LicError
-from lic.models import Hyperprior
+from lic.models import build_model
 
-ARCHITECTURES: dict[str, Callable[..., torch.nn.Module]] = {"mbt2018-mean": mbt2018_mean}
-# CompressAI's MSE training lambdas per quality (loss lambda * 255^2 * MSE + bpp), from its zoo docs
+ARCHITECTURES = ZOO_KINDS
+# CompressAI's MSE training lambdas per quality (loss lambda * 255^2 * MSE + bpp), from its zoo docs;
+# cheng2020 has qualities 1-6
 LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
+QUALITIES = {a: tuple(range(1, 7)) if a.startswith("cheng2020") else tuple(LAMBDAS) for a in ARCHITECTURES}
 _HASH = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's convention: NAME-<sha256 prefix>.EXT
 
 
@@ -44,16 +55,19 @@ def cached_file(url: str) -> Path:
 
 
 def zoo_source(quality: int, architecture: str = "mbt2018-mean", metric: str = "mse") -> dict[str, Any]:
-    """Architecture, metric, quality, URL, channels and training lambda of a zoo model."""
+    """Architecture, lic kind, metric, quality, URL, channels and training lambda of a zoo model."""
     if architecture not in ARCHITECTURES:
-        raise LicError(f"unknown zoo architecture {architecture!r}; choose one of {sorted(ARCHITECTURES)}")
+        raise LicError(f"unknown zoo architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
     if metric != "mse":
         raise LicError(f"only MSE models have the lambdas lic trains at; got metric {metric!r}")
-    if quality not in LAMBDAS:
-        raise LicError(f"zoo quality must be one of {sorted(LAMBDAS)}, got {quality}")
-    N, M = compat.zoo_channels(architecture, quality)
-    return {"architecture": architecture, "metric": metric, "quality": quality,
-            "url": compat.zoo_url(architecture, metric, quality), "N": N, "M": M, "lmbda": LAMBDAS[quality]}
+    if quality not in QUALITIES[architecture]:
+        raise LicError(f"{architecture} qualities are {QUALITIES[architecture][0]}-{QUALITIES[architecture][-1]}, "
+                       f"got {quality}")
+    channels = compat.zoo_channels(architecture, quality)
+    N, M = channels if len(channels) == 2 else (channels[0], channels[0])  # cheng2020: M = N
+    return {"architecture": architecture, "kind": ARCHITECTURES[architecture], "metric": metric,
+            "quality": quality, "url": compat.zoo_url(architecture, metric, quality), "N": N, "M": M,
+            "lmbda": LAMBDAS[quality]}
 
 
 def import_zoo(quality: int, out: Path, architecture: str = "mbt2018-mean", metric: str = "mse",
@@ -66,13 +80,13 @@ def import_zoo(quality: int, out: Path, architecture: str = "mbt2018-mean", metr
     if mirror and not cache.is_file():
         fetch(Remote(source["url"], None).at(mirror), cache, progress)
     try:
-        net = ARCHITECTURES[architecture](quality=quality, metric=metric, pretrained=True, progress=progress)
+        net = compat.zoo_model(architecture, quality, metric, pretrained=True, progress=progress)
     except urllib.error.URLError as exc:
         raise LicError(f"cannot download {source['url']} ({exc.reason}); without network, place that file at "
                        f"{cache}") from None
     except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as exc:
         raise LicError(f"{cache}: not the zoo's weights ({type(exc).__name__}); delete it to download again") from None
-    model = Hyperprior(ModelConfig(N=source["N"], M=source["M"]))
+    model = build_model(ModelConfig(architecture=source["kind"], N=source["N"], M=source["M"]))
     model.load_state_dict(net.state_dict())
     model.update(force=True)
     digest = hashlib.sha256(cache.read_bytes()).hexdigest()

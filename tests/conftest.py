@@ -73,6 +73,14 @@ def ctx_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path, tiny_
 
 
 @pytest.fixture(scope="session")
+def ar_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path) -> Path:
+    """A spatial context model (CompressAI's mbt2018 class, N=M=16), trained for a few steps."""
+    out = tmp_path_factory.mktemp("ckpt") / "ar.ckpt"
+    train(ModelConfig(N=16, M=16, architecture="mbt2018"), TINY_TRAIN, train_images, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def other_ckpt(tmp_path_factory: pytest.TempPathFactory, train_images: Path) -> Path:
     """Same architecture, different seed: a checkpoint that does not match ``tiny_ckpt``."""
     out = tmp_path_factory.mktemp("ckpt") / "other.ckpt"

@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from lic import bitstream
-from lic.architectures import build_model
+from lic.models import build_model
 from lic.checkpoint import load_checkpoint
 from lic.codec import Codec, pad
 from lic.config import ARCHITECTURES, ModelConfig
-from lic.context import ChannelContext
+from lic.models import ChannelContext
 from lic.data import to_tensor
 from lic.errors import LicError
 from lic.models import Hyperprior
@@ -53,7 +53,7 @@ def test_decoder_computes_the_encoders_contexts(codec: Codec, photo: np.ndarray,
         dec = codec.model.decompress(enc["strings"], enc["shape"], q)
     for key in ("y_hat", "means", "scales"):
         assert torch.equal(enc[key], dec[key]), key
-    assert not torch.equal(enc["means"], codec.model.entropy_parameters(  # the context does move them
+    assert not torch.equal(enc["means"], codec.model.hyper_parameters(  # the context does move them
         codec.model.entropy_bottleneck.decompress(enc["strings"][1], enc["shape"]))[1])
 
 
@@ -152,7 +152,7 @@ def test_phases_2_and_3_on_the_context_model(tmp_path: Path, ctx_ckpt: Path, tra
     q = model.quantizer_for(quantizer)
     with torch.inference_mode():
         z_hat = torch.from_numpy(group["z_hat"][:])
-        hyper_scales, hyper_means = model.entropy_parameters(z_hat)
+        hyper_scales, hyper_means = model.hyper_parameters(z_hat)
         c = model.code_latents({"y": torch.from_numpy(group["y"][:]), "means": hyper_means, "scales": hyper_scales}, q)
     assert np.array_equal(group["indices"][:], c["indices"].numpy())
     assert np.array_equal(group["means"][:], c["means"].numpy()) and not torch.equal(c["means"], hyper_means)

@@ -28,9 +28,9 @@ def codec(tiny_ckpt: Path) -> Codec:
     return Codec.from_checkpoint(tiny_ckpt)
 
 
-@pytest.fixture(scope="module", params=["tiny_ckpt", "ctx_ckpt"])
+@pytest.fixture(scope="module", params=["tiny_ckpt", "ctx_ckpt", "ar_ckpt"])
 def any_codec(request: pytest.FixtureRequest) -> Codec:
-    """The hyperprior's codec and the channel-context model's."""
+    """The hyperprior's codec, the channel-context model's and a spatial context model's."""
     return Codec.from_checkpoint(request.getfixturevalue(request.param))
 
 
@@ -154,12 +154,13 @@ else:
 """
 
 
-@pytest.mark.parametrize("pinned,model", [(False, "tiny_ckpt"), (True, "tiny_ckpt"), (False, "ctx_ckpt")])
+@pytest.mark.parametrize("pinned,model", [(False, "tiny_ckpt"), (True, "tiny_ckpt"), (False, "ctx_ckpt"),
+                                          (False, "ar_ckpt")])
 def test_stream_made_with_two_threads_decodes_exactly_with_one(tmp_path: Path, test_images: Path, pinned: bool,
                                                                 model: str, request: pytest.FixtureRequest) -> None:
     """Latents (hence table indices) always decode bit-exactly across thread counts, for the
-    hyperprior and the channel-context model; the image too once the synthesis threads are pinned
-    (``LIC_SYNTHESIS_THREADS``)."""
+    hyperprior, the channel-context model and a spatial context model; the image too once the
+    synthesis threads are pinned (``LIC_SYNTHESIS_THREADS``)."""
     tiny_ckpt = request.getfixturevalue(model)
     script = tmp_path / "cross.py"
     script.write_text(_CROSS)

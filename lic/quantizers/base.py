@@ -63,18 +63,47 @@ class Quantizer(ABC):
         """
         if latent.dtype == torch.int32:
             return latent, self.likelihoods(latent, scales)
-        y = latent
-        k = self.quantize(y, means.detach(), scales.detach())
+        k = self.quantize(latent, means.detach(), scales.detach())
+        return k, self.online_likelihoods(latent, k, means, scales)
+
+    def online_likelihoods(self, y: Tensor, k: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        """``P(k | scales) * exp(log P~ - sg(log P~))``: the real probability of the indices ``k`` chosen
+        for ``y``, with the training surrogate's gradient in ``means`` (see :meth:`requantize`)."""
         surrogate = self.perturb(y, means, scales.detach())[1].log()
-        return k, self.likelihoods(k, scales) * torch.exp(surrogate - surrogate.detach())
+        return self.likelihoods(k, scales) * torch.exp(surrogate - surrogate.detach())
+
+    needs_means = False  # whether perturb_alone needs a guess of the means (its noise depends on y - means)
 
     @abstractmethod
+    def perturb_alone(self, y: Tensor, means: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The training surrogate when the means are not known yet: ``(y_tilde, width)``, ``width`` the
+        cell each element was perturbed within (a spatial context model computes its context, and so
+        its means, from ``y_tilde``). ``means``: a guess of them, where the surrogate needs one
+        (:attr:`needs_means`)."""
+
+    @abstractmethod
+    def likelihood_of(self, y_tilde: Tensor, width: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        """The surrogate's likelihood of :meth:`perturb_alone`'s ``y_tilde`` (a cell of ``width``) under
+        ``means`` and ``scales``."""
+
     def encode(self, indices: Tensor, scales: Tensor) -> bytes:
         """Entropy-code the indices of one image."""
+        return self.encode_parts([(indices, scales)])
 
-    @abstractmethod
     def decode(self, data: bytes, scales: Tensor) -> Tensor:
         """Inverse of :meth:`encode`: the int32 indices, shaped like ``scales``."""
+        return self.decoder(data)(scales)
+
+    @abstractmethod
+    def encode_parts(self, parts: list[tuple[Tensor, Tensor]]) -> bytes:
+        """Entropy-code ``(indices, scales)`` parts into one string that :meth:`decoder` reads back part
+        by part, in order (a spatial context model's wavefronts: each part's scales depend on the
+        parts decoded before it)."""
+
+    @abstractmethod
+    def decoder(self, data: bytes) -> Callable[[Tensor], Tensor]:
+        """A reader of :meth:`encode_parts`'s string: called with a part's ``scales``, it returns that
+        part's int32 indices (shaped like them), continuing where the previous call stopped."""
 
     def params(self) -> dict[str, Any]:
         """The constructor's parameters: ``make_quantizer(q.name, ..., **q.params())`` rebuilds ``q``.
@@ -99,4 +128,4 @@ class Quantizer(ABC):
         instead of one pass over the tensor per table entry.
         """
         c = self.conditional
-        return torch.bucketize(c.lower_bound_scale(scales), c.scale_table[:-1]).int()
+        return torch.bucketize(c.lower_bound_scale(scales).contiguous(), c.scale_table[:-1]).int()

@@ -20,17 +20,17 @@ import math
 import struct
 import zlib
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from compressai.entropy_models import GaussianConditional
 from torch import Tensor
 
-from lic import trellis
-from lic.compat import RansDecoder, cdf_tables, pmf_to_quantized_cdf, set_cdf_tables, standard_cumulative
+from lic import trellis, trellis_torch
+from lic.compat import cdf_tables, pmf_to_quantized_cdf, set_cdf_tables, standard_cumulative
 from lic.config import LAYOUTS, PERTURBATIONS, WEIGHTINGS
-from lic.entropy import CdfTables, decode_symbols, encode_symbols
+from lic.entropy import CdfTables, StreamDecoder, encode_symbols
 from lic.errors import LicError
 from lic.quantizers.base import Quantizer, Sensitivity
 
@@ -193,22 +193,24 @@ class TCQ(Quantizer):
         return CdfTables(full.cdfs[:n], full.lengths[:n], full.offsets[:n])
 
     # --- layout: latents <-> rows of independent trellises ---------------------------------
-    def to_rows(self, t: Tensor) -> np.ndarray:
+    def rows_of(self, t: Tensor) -> Tensor:
+        """``t`` (``B x C x H x W``) as the layout's rows of independent trellises, on ``t``'s device."""
         B, C, H, W = t.shape
-        t = t.detach().cpu()
         if self.layout == "channel":
-            rows = t.reshape(B * C, H * W)
-        elif self.layout == "position":
-            rows = t.permute(0, 2, 3, 1).reshape(B * H * W, C)
-        elif self.layout == "row":
-            rows = t.reshape(B * C * H, W)
-        else:
-            rows = t.reshape(B, C * H * W)
-        return np.ascontiguousarray(rows.numpy())
+            return t.reshape(B * C, H * W)
+        if self.layout == "position":
+            return t.permute(0, 2, 3, 1).reshape(B * H * W, C)
+        if self.layout == "row":
+            return t.reshape(B * C * H, W)
+        return t.reshape(B, C * H * W)
 
-    def from_rows(self, rows: np.ndarray, shape: torch.Size) -> Tensor:
+    def to_rows(self, t: Tensor) -> np.ndarray:
+        """:meth:`rows_of` as a contiguous numpy array (for the numba kernels)."""
+        return np.ascontiguousarray(self.rows_of(t.detach().cpu()).numpy())
+
+    def from_rows(self, rows: np.ndarray | Tensor, shape: torch.Size) -> Tensor:
         B, C, H, W = shape
-        t = torch.from_numpy(np.ascontiguousarray(rows))
+        t = rows if isinstance(rows, Tensor) else torch.from_numpy(np.ascontiguousarray(rows))
         if self.layout == "position":
             return t.reshape(B, H, W, C).permute(0, 3, 1, 2).contiguous()
         return t.reshape(B, C, H, W)
@@ -222,43 +224,59 @@ class TCQ(Quantizer):
         ``1.5 delta`` in the +-1 cells); ``uniform`` is ``2 delta`` (the step of Q0 and Q1);
         ``union`` is ``delta`` (the step of the union of their levels).
         """
-        r = y - means
+        y_tilde, width = self.perturb_alone(y, means)
+        return y_tilde, self.likelihood_of(y_tilde, width, means, scales)
+
+    @property
+    def needs_means(self) -> bool:
+        return self.perturbation == "switch"
+
+    def perturb_alone(self, y: Tensor, means: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``y + w u``; ``switch`` takes its widths from ``r = y - means`` (``means`` a guess of them
+        where they are not known yet: a spatial context model's first pass)."""
         d = self.delta
-        width = torch.full_like(r, d if self.perturbation == "union" else 2 * d)
+        width = torch.full_like(y, d if self.perturbation == "union" else 2 * d)
         if self.perturbation == "switch":
-            a = r.detach().abs()
-            q1 = torch.rand_like(r) < 0.5
-            width = torch.where(q1 & (a < d / 2), torch.full_like(r, d), width)
-            width = torch.where(q1 & (a >= d / 2) & (a < 2 * d), torch.full_like(r, 1.5 * d), width)
-        r_tilde = r + (torch.rand_like(r) - 0.5) * width
+            if means is None:
+                raise LicError("TCQ's switching perturbation needs the means (or a guess of them) first")
+            a = (y - means).detach().abs()
+            q1 = torch.rand_like(y) < 0.5
+            width = torch.where(q1 & (a < d / 2), torch.full_like(y, d), width)
+            width = torch.where(q1 & (a >= d / 2) & (a < 2 * d), torch.full_like(y, 1.5 * d), width)
+        return y + (torch.rand_like(y) - 0.5) * width, width
+
+    def likelihood_of(self, y_tilde: Tensor, width: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        """``Phi((w/2 - |r~|)/s) - Phi((-w/2 - |r~|)/s)``, ``r~ = y_tilde - means``, ``s`` the lower-bounded scale."""
         c = self.conditional
         sigma = c.lower_bound_scale(scales)
-        v = r_tilde.abs()
+        v = (y_tilde - means).abs()
         lik = standard_cumulative(c, (width / 2 - v) / sigma) - standard_cumulative(c, (-width / 2 - v) / sigma)
-        if c.use_likelihood_bound:
-            lik = c.likelihood_lower_bound(lik)
-        return means + r_tilde, lik
+        return c.likelihood_lower_bound(lik) if c.use_likelihood_bound else lik
 
-    def channel_weights(self, shape: torch.Size) -> np.ndarray:
-        """Weight of each element's squared error in the search, in the layout's rows."""
+    def channel_weights(self, shape: torch.Size, device: torch.device | str = "cpu") -> Tensor:
+        """Weight of each element's squared error in the search, in the layout's rows (float64)."""
         B, C, H, W = shape
         if self.weighting == "none":
-            return np.ones((1, 1))
+            return torch.ones((1, 1), dtype=torch.float64, device=device)
         if self.sensitivity is None:
             raise LicError("TCQ weighting 'decoder' needs the model's decoder: build the quantizer with "
                            "Hyperprior.quantizer_for, or pass weighting='none'")
-        w = self.sensitivity().detach().double().cpu().reshape(1, C, 1, 1).expand(B, C, H, W)
-        return self.to_rows(w)
+        w = self.sensitivity().detach().to(device, torch.float64).reshape(1, C, 1, 1).expand(B, C, H, W)
+        return self.rows_of(w)
 
     def quantize(self, y: Tensor, means: Tensor, scales: Tensor) -> Tensor:
-        r = self.to_rows((y - means).double())
-        sidx = self.to_rows(self.table_indexes(scales).long())
-        w = self.channel_weights(y.shape)
-        w = np.ascontiguousarray(np.broadcast_to(w, r.shape))
-        L = self._lengths
-        k = trellis.viterbi(r, w, sidx, self.delta, self.lambda_tcq, self.next_state, self.quantizer_of,
-                            len(self.conditional.scale_table), L["bits_p"], L["bits_m"], L["m_offset"],
-                            L["m_len"])
+        """The Viterbi search's indices: :func:`lic.trellis.viterbi` (numba, every core) for latents on
+        the CPU, :func:`lic.trellis_torch.viterbi` for latents on a GPU; both choose the indices of
+        :func:`lic.trellis.viterbi_reference`."""
+        r = self.rows_of((y - means).double())
+        sidx = self.rows_of(self.table_indexes(scales).long())
+        w = self.channel_weights(y.shape, y.device).expand_as(r)
+        L, S = self._lengths, len(self.conditional.scale_table)
+        args = (self.delta, self.lambda_tcq, self.next_state, self.quantizer_of, S, L["bits_p"], L["bits_m"],
+                L["m_offset"], L["m_len"])
+        if y.is_cuda:
+            return self.from_rows(trellis_torch.viterbi(r, w, sidx, *args), y.shape)
+        k = trellis.viterbi(*(np.ascontiguousarray(t.detach().cpu().numpy()) for t in (r, w, sidx)), *args)
         return self.from_rows(k, y.shape).to(y.device)
 
     def dequantize(self, indices: Tensor, means: Tensor) -> Tensor:
@@ -287,36 +305,42 @@ class TCQ(Quantizer):
         q = self.quantizer_of[trellis.states(k, self.next_state)]
         return q * S + sidx, 2 * S + (2 * q + (k & 1)) * S + sidx
 
-    def encode(self, indices: Tensor, scales: Tensor) -> bytes:
-        k = self.to_rows(indices.long())
-        sidx = self.to_rows(self.table_indexes(scales).long())
-        p_rows, m_rows = self._symbol_rows(k, sidx)
+    def encode_parts(self, parts: list[tuple[Tensor, Tensor]]) -> bytes:
+        """The parities of every part, step by step across its trellises (the decoder reads them so, to
+        follow the states), then the ``k >> 1`` of every part: two rANS streams, the first after its length."""
         tables = CdfTables.of(self.tables)
-        # position-major order: the decoder reads step j of every trellis, then step j + 1
-        parity = encode_symbols(torch.from_numpy((k & 1).T.copy()), torch.from_numpy(p_rows.T.copy()), tables)
-        m = encode_symbols(torch.from_numpy((k >> 1).T.copy()), torch.from_numpy(m_rows.T.copy()), tables)
+        symbols: dict[str, list[Tensor]] = {"parity": [], "p_rows": [], "m": [], "m_rows": []}
+        for indices, scales in parts:
+            k = self.to_rows(indices.long())
+            p_rows, m_rows = self._symbol_rows(k, self.to_rows(self.table_indexes(scales).long()))
+            # position-major order: the decoder reads step j of every trellis, then step j + 1
+            for name, value in (("parity", k & 1), ("p_rows", p_rows), ("m", k >> 1), ("m_rows", m_rows)):
+                symbols[name].append(torch.from_numpy(value.T.copy()).reshape(-1))
+        parity = encode_symbols(torch.cat(symbols["parity"]), torch.cat(symbols["p_rows"]), tables)
+        m = encode_symbols(torch.cat(symbols["m"]), torch.cat(symbols["m_rows"]), tables)
         return struct.pack(">I", len(parity)) + parity + m
 
-    def decode(self, data: bytes, scales: Tensor) -> Tensor:
+    def decoder(self, data: bytes) -> Callable[[Tensor], Tensor]:
         if len(data) < 4 or struct.unpack(">I", data[:4])[0] > len(data) - 4:
             raise LicError("TCQ stream is truncated")
         n = struct.unpack(">I", data[:4])[0]
-        parity_bytes, m_bytes = data[4 : 4 + n], data[4 + n :]
-        sidx = self.to_rows(self.table_indexes(scales).long())
-        T, L = sidx.shape
+        parities, ms = StreamDecoder(data[4 : 4 + n]), StreamDecoder(data[4 + n :])
         S = len(self.conditional.scale_table)
-        pt = self._parity_tables
-        decoder = RansDecoder()
-        decoder.set_stream(parity_bytes)
-        parity = np.empty((T, L), dtype=np.int64)
-        state = np.zeros(T, dtype=np.int64)
-        for j in range(L):
-            rows = self.quantizer_of[state] * S + sidx[:, j]
-            p = np.asarray(decoder.decode_stream(rows.tolist(), pt.cdfs, pt.lengths, pt.offsets), dtype=np.int64)
-            if p.min(initial=0) < 0 or p.max(initial=0) > 1:
-                raise LicError("TCQ stream is corrupted (parity out of range)")
-            parity[:, j] = p
-            state = self.next_state[state, p]
-        _, m_rows = self._symbol_rows(parity, sidx)
-        m = decode_symbols(m_bytes, torch.from_numpy(m_rows.T.copy()), CdfTables.of(self.tables)).numpy().T
-        return self.from_rows((2 * m.astype(np.int64) + parity).astype(np.int32), scales.shape)
+        pt, full = self._parity_tables, CdfTables.of(self.tables)
+
+        def read(scales: Tensor) -> Tensor:
+            sidx = self.to_rows(self.table_indexes(scales).long())
+            T, L = sidx.shape
+            parity = np.empty((T, L), dtype=np.int64)
+            state = np.zeros(T, dtype=np.int64)
+            for j in range(L):
+                p = parities.read(torch.from_numpy(self.quantizer_of[state] * S + sidx[:, j]), pt).numpy().astype(np.int64)
+                if p.min(initial=0) < 0 or p.max(initial=0) > 1:
+                    raise LicError("TCQ stream is corrupted (parity out of range)")
+                parity[:, j] = p
+                state = self.next_state[state, p]
+            _, m_rows = self._symbol_rows(parity, sidx)
+            m = ms.read(torch.from_numpy(m_rows.T.copy()), full).numpy().reshape(L, T).T
+            return self.from_rows((2 * m.astype(np.int64) + parity).astype(np.int32), scales.shape)
+
+        return read

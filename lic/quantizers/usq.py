@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
+import torch
 from torch import Tensor
 
 from lic.compat import gaussian_likelihood
-from lic.entropy import CdfTables, decode_symbols, encode_symbols
+from lic.entropy import CdfTables, StreamDecoder, encode_symbols
 from lic.quantizers.base import Quantizer
 
 
@@ -32,8 +35,25 @@ class USQ(Quantizer):
         c = self.conditional
         return c.likelihood_lower_bound(gaussian_likelihood(c, indices.to(scales.dtype), scales))
 
-    def encode(self, indices: Tensor, scales: Tensor) -> bytes:
-        return encode_symbols(indices, self.table_indexes(scales), CdfTables.of(self.conditional))
+    def perturb_alone(self, y: Tensor, means: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``y + u``, ``u ~ U(-1/2, 1/2)``: CompressAI's noise, whatever the means; cells of width 1."""
+        return self.conditional.quantize(y, "noise"), torch.ones_like(y)
 
-    def decode(self, data: bytes, scales: Tensor) -> Tensor:
-        return decode_symbols(data, self.table_indexes(scales), CdfTables.of(self.conditional))
+    def likelihood_of(self, y_tilde: Tensor, width: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        c = self.conditional
+        return c.likelihood_lower_bound(gaussian_likelihood(c, y_tilde - means, scales))
+
+    def encode_parts(self, parts: list[tuple[Tensor, Tensor]]) -> bytes:
+        return encode_symbols(torch.cat([k.reshape(-1) for k, _ in parts]),
+                              torch.cat([self.table_indexes(s).reshape(-1) for _, s in parts]),
+                              CdfTables.of(self.conditional))
+
+    def decoder(self, data: bytes) -> Callable[[Tensor], Tensor]:
+        tables = CdfTables.of(self.conditional)
+        rans = StreamDecoder(data)
+
+        def read(scales: Tensor) -> Tensor:
+            indexes = self.table_indexes(scales)
+            return rans.read(indexes.reshape(-1), tables).reshape(indexes.shape)
+
+        return read

@@ -1,10 +1,13 @@
-"""The mean-scale hyperprior of Minnen, Ballé and Toderici (NeurIPS 2018) with a pluggable
-latent quantizer.
+"""The hyperpriors of Ballé et al. (ICLR 2018) and Minnen, Ballé and Toderici (NeurIPS 2018) with a
+pluggable latent quantizer.
 
-Extends CompressAI's ``MeanScaleHyperprior``: the transforms ``g_a``, ``g_s``, ``h_a``, ``h_s``
-and the entropy bottleneck for ``z`` are CompressAI's. What differs is that ``y`` goes through a
-:class:`~lic.quantizers.Quantizer` (USQ or TCQ), and that the decoder-side entropy parameters
-``means`` and ``scales`` are computed so that encoder and decoder cannot disagree on them.
+:class:`CodingModel` is what every lic model adds to its CompressAI class: ``y`` goes through a
+:class:`~lic.quantizers.Quantizer` (USQ or TCQ), and the decoder-side entropy parameters ``means``
+and ``scales`` are computed so that encoder and decoder cannot disagree on them (float64, means
+snapped to a 2^-16 grid). :class:`Hyperprior` extends CompressAI's ``MeanScaleHyperprior``
+(``mbt2018-mean``), :class:`ScaleHyperprior` its ``ScaleHyperprior`` (``bmshj2018-hyperprior``,
+``means = 0``); the transforms ``g_a``, ``g_s``, ``h_a``, ``h_s`` and the entropy bottleneck for
+``z`` are CompressAI's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import torch
 from compressai.models import MeanScaleHyperprior
+from compressai.models import ScaleHyperprior as _ScaleHyperprior
 from torch import Tensor
 from torch.func import functional_call
 
@@ -47,11 +51,16 @@ def exact_parameters(out: Tensor) -> tuple[Tensor, Tensor]:
     return scales.float(), (torch.round(means / MEANS_GRID) * MEANS_GRID).float()
 
 
-class Hyperprior(MeanScaleHyperprior):
-    """Mean-scale hyperprior; ``config.N``/``config.M`` channels, ``config.quantizer`` for ``y``."""
+class CodingModel:
+    """Real quantization and coding of ``y`` for a CompressAI model class it is mixed into (first in
+    the bases); ``config.N``/``config.M`` channels, ``config.quantizer`` for ``y``. Subclasses say how
+    ``z`` is made from ``y`` (:meth:`hyper_analysis`) and ``(scales, means)`` from ``z_hat``
+    (:meth:`hyper_synthesis` in training, :meth:`hyper_parameters` at coding time)."""
+
+    CHANNELS = ("N", "M")  # the constructor arguments of the CompressAI class
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__(N=config.N, M=config.M)
+        super().__init__(**{name: getattr(config, name) for name in self.CHANNELS})
         self.config = config
         self.quantizer: Quantizer = make_quantizer(config.quantizer, self.gaussian_conditional,
                                                    self.decoder_sensitivity, **config.quantizer_params)
@@ -76,23 +85,32 @@ class Hyperprior(MeanScaleHyperprior):
         from those strings, and the decoder's ``scales``, ``means`` = :meth:`entropy_parameters`.
         """
         y = self.g_a(x)
-        z = self.h_a(y)
+        z = self.hyper_analysis(y)
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
-        scales, means = self.entropy_parameters(z_hat)
+        scales, means = self.hyper_parameters(z_hat)
         return {"y": y, "z_strings": z_strings, "shape": z.size()[-2:], "z_hat": z_hat, "means": means,
                 "scales": scales}
 
     def forward(self, x: Tensor) -> dict[str, Any]:
         """Training pass with the quantizer's perturbation: ``x_hat`` and ``likelihoods``."""
         y = self.g_a(x)
-        z = self.h_a(y)
+        z = self.hyper_analysis(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales, means = self.h_s(z_hat).chunk(2, 1)
+        scales, means = self.hyper_synthesis(z_hat)
         y_hat, y_likelihoods = self.quantizer.perturb(y, means, scales)
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
-    def entropy_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+    def hyper_analysis(self, y: Tensor) -> Tensor:
+        """``z = h_a(y)``."""
+        return self.h_a(y)
+
+    def hyper_synthesis(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """``(scales, means) = h_s(z_hat)`` in float32, differentiable (training, phase 4)."""
+        scales, means = self.h_s(z_hat).chunk(2, 1)
+        return scales, means
+
+    def hyper_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         """``(scales, means)`` from ``z_hat``, reproducible across threads and devices: ``h_s`` in
         float64 (:func:`exact_call`), means snapped to a 2^-16 grid (:func:`exact_parameters`)."""
         return exact_parameters(exact_call(self.h_s, z_hat))
@@ -143,11 +161,14 @@ class Hyperprior(MeanScaleHyperprior):
         with ``g_s``."""
         return [self.h_s]
 
-    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer) -> tuple[Tensor, Tensor]:
+    teacher_forced = False  # whether stale phase 4 takes the dataset's y_hat as the context (spatial models)
+
+    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer,
+                   context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Phase 4's differentiable pass: ``(y_hat, likelihoods)`` with ``means, scales = h_s(z_hat)``
         (float32), ``y_hat = means + level(k)``. ``latent``: ``y``, quantized afresh under the
         current parameters, or int32 indices kept as they are. :class:`Requantizer` makes it a module."""
-        scales, means = self.h_s(z_hat).chunk(2, 1)
+        scales, means = self.hyper_synthesis(z_hat)
         k, likelihoods = q.requantize(latent, means, scales)
         return q.dequantize(k, means), likelihoods
 
@@ -164,20 +185,40 @@ class Hyperprior(MeanScaleHyperprior):
         """Inverse of :meth:`compress`: ``x_hat`` (clamped to [0, 1]) and ``y_hat``."""
         q = quantizer or self.quantizer
         z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        scales, means = self.entropy_parameters(z_hat)
+        scales, means = self.hyper_parameters(z_hat)
         indices = torch.cat([q.decode(s, scales[i : i + 1]) for i, s in enumerate(strings[0])]).to(means.device)
         y_hat = q.dequantize(indices, means)
         return {"x_hat": self.g_s(y_hat).clamp_(0, 1), "y_hat": y_hat}
 
 
+class Hyperprior(CodingModel, MeanScaleHyperprior):
+    """The mean-scale hyperprior (CompressAI's ``mbt2018-mean``)."""
+
+
+class ScaleHyperprior(CodingModel, _ScaleHyperprior):
+    """The scale hyperprior (CompressAI's ``bmshj2018-hyperprior``): ``z = h_a(|y|)``, ``h_s`` gives the
+    scales alone and ``means = 0``, so USQ rounds ``y`` itself and TCQ quantizes ``y`` itself."""
+
+    def hyper_analysis(self, y: Tensor) -> Tensor:
+        return self.h_a(torch.abs(y))
+
+    def hyper_synthesis(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        scales = self.h_s(z_hat)
+        return scales, torch.zeros_like(scales)
+
+    def hyper_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        scales = exact_call(self.h_s, z_hat).float()
+        return scales, torch.zeros_like(scales)
+
+
 class Requantizer(torch.nn.Module):
-    """:meth:`Hyperprior.requantize` under quantizer ``q`` as one module whose parameters are the
+    """:meth:`CodingModel.requantize` under quantizer ``q`` as one module whose parameters are the
     model's entropy decoders (``h_s``, a context model's slice transforms), so that DDP can wrap it."""
 
-    def __init__(self, model: Hyperprior, q: Quantizer) -> None:
+    def __init__(self, model: CodingModel, q: Quantizer) -> None:
         super().__init__()
         self.decoders = torch.nn.ModuleList(model.entropy_decoders())
         self.__dict__.update(model=model, q=q)  # not submodules: only the decoders' parameters are its own
 
-    def forward(self, latent: Tensor, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        return self.model.requantize(latent, z_hat, self.q)
+    def forward(self, latent: Tensor, z_hat: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self.model.requantize(latent, z_hat, self.q, context)

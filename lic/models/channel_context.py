@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from lic.config import ModelConfig
-from lic.models import Hyperprior, exact_call, exact_parameters
+from lic.models.hyperprior import Hyperprior, exact_call, exact_parameters
 from lic.errors import LicError
 from lic.quantizers import Quantizer
 
@@ -112,7 +112,8 @@ class ChannelContext(Hyperprior):
     def entropy_decoders(self) -> list[nn.Module]:
         return [self.h_s, self.cc]
 
-    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer) -> tuple[Tensor, Tensor]:
+    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer,
+                   context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Phase 4's pass slice by slice: each slice's context is the earlier slices' ``y_hat``."""
         hyper = self.h_s(z_hat)
         y_hat: list[Tensor] = []
@@ -158,7 +159,7 @@ class ChannelContext(Hyperprior):
         """Inverse of :meth:`compress`, slice by slice: ``x_hat``, ``y_hat``, ``means``, ``scales``."""
         q = quantizer or self.quantizer
         z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        hyper = torch.cat(self.entropy_parameters(z_hat), 1)
+        hyper = torch.cat(self.hyper_parameters(z_hat), 1)
         images = []
         for i, data in enumerate(strings[0]):
             parts = _split(data, len(self.groups))
