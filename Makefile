@@ -52,8 +52,9 @@ run: setup
 repro: setup
 	$(call pipeline,)
 
+# the files on as many workers as there are cores (pytest-xdist): stages mostly start Python and torch
 test: setup
-	PREFECT_HOME=$$(mktemp -d) $(BIN)/python -m pytest -q
+	PREFECT_HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The docs site, in strict mode (a broken link or a missing page fails): build/site/index.html
 docs: setup
