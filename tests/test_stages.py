@@ -62,7 +62,7 @@ def test_dvc_yaml_is_written_by_flows_stages() -> None:
 
 
 def test_every_stage_depends_on_every_module_its_flow_imports(dvc: dict, flow_imports: dict) -> None:
-    assert {"flows/evaluate.py", "lic/quantizers/tcq.py", "lic/trellis.py", "lic/models.py"} <= \
+    assert {"flows/evaluate.py", "lic/quantizers/tcq.py", "lic/trellis.py", "lic/models/hyperprior.py"} <= \
         flow_imports["flows.evaluate"]
     assert missing_deps(dvc, flow_imports) == {}
 
@@ -112,11 +112,12 @@ PROFILES = sorted((ROOT / "profiles").glob("*.yaml")) + [ROOT / "params.yaml"]
 
 @pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
 def test_every_profile_builds_its_typed_configs(path: Path) -> None:
+    from flows.common import model_section
     from flows.runners import RunnerConfig
     from lic.config import EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, RetrainPlan, TrainConfig
 
     p = yaml.safe_load(path.read_text())
-    ModelConfig.from_params(p["model"], "usq", {})
+    ModelConfig.from_params(model_section(p), "usq", {})
     for phase in ("base", "finetune"):
         if phase in p["pretrain"]:
             TrainConfig(**{**p["pretrain"]["recipe"], **p["pretrain"][phase], "lmbda": 0.01})
@@ -145,7 +146,7 @@ def test_zoo_profile_imports_instead_of_training_a_base(tmp_path: Path) -> None:
         assert f'"import-usq@{key}" -> "latents-usq@{key}"' in dag
     assert "pretrain-base" not in dag and "pretrain-usq" not in dag
     stage = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["import-usq"]
-    assert "zoo.urls.${key}" in stage["do"]["params"]
+    assert {"zoo.architecture", "zoo.qualities.${key}"} <= set(stage["do"]["params"])
 
 
 def test_a_second_seed_runs_every_phase_under_its_own_names_and_paths() -> None:
