@@ -160,7 +160,8 @@ def evaluate_checkpoints(
     coders = {p: _lic_coder(codec, quantizer, params) for p, codec in codecs.items()}
     label = " ".join([quantizer or "own quantizer"] + [f"{k}={v}" for k, v in params.items()])
     models = {p: _retraining(codec.meta) for p, codec in codecs.items()}
-    ev = Evaluation(name, f"lic mean-scale hyperprior, {label}, real bitstreams",
+    kinds = sorted({c.model.config.architecture for c in codecs.values()})
+    ev = Evaluation(name, f"lic {', '.join(kinds)}, {label}, real bitstreams",
                     models={p: m for p, m in models.items() if m}, machine=machine(device))
     return _run(ev, images, coders, progress)
 
