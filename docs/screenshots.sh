@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The Prefect UI screenshots of docs/pipeline.md: a tiny pipeline (the tests' profile, one seed) run
+# under one Prefect server, then its UI opened in headless Chromium: the flow runs and the artifacts.
+# Writes docs/prefect-ui.png and docs/prefect-ui-artifacts.png (and the pages' DOM, in $OUT).
+#
+#   OUT=/tmp/ui docs/screenshots.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$(mktemp -d)}
+PY=${PY:-$ROOT/.venv/bin/python}
+W=$OUT/project
+rm -rf "$W" && mkdir -p "$W"
+(cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$W")
+cd "$W"
+export PYTHONPATH=$W PATH="$(dirname "$PY"):$PATH"
+"$PY" - <<'PY'
+import sys, yaml
+sys.path.insert(0, "tests")
+from pathlib import Path
+from conftest import TINY_PARAMS, write_tiny_photos
+from lic.data import default_images
+Path("profiles/tiny.yaml").write_text(yaml.safe_dump({**TINY_PARAMS, "seeds": [0]}, sort_keys=False))
+write_tiny_photos(Path("."), default_images("test"))
+PY
+git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm tiny
+"$PY" -m flows.stages tiny
+cat > "$OUT/probe.sh" <<EOF
+set -e
+dvc repro > "$OUT/repro.log" 2>&1
+"$PY" "$W/tests/ui_probe.py" ui-probe /runs "$OUT/runs"
+"$PY" "$W/tests/ui_probe.py" ui-probe /artifacts "$OUT/artifacts"
+EOF
+"$PY" -m flows.server bash "$OUT/probe.sh"
+cp "$OUT/runs.png" "$ROOT/docs/prefect-ui.png"
+cp "$OUT/artifacts.png" "$ROOT/docs/prefect-ui-artifacts.png"
+echo "screenshots in $OUT and docs/"
