@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Prefect UI screenshots of docs/pipeline.md: a tiny pipeline (the tests' profile, one seed) run
-# under one Prefect server, then its UI opened in headless Chromium: the flow runs and the artifacts.
-# Writes docs/prefect-ui.png and docs/prefect-ui-artifacts.png (and the pages' DOM, in $OUT).
+# under one Prefect server, then its UI opened in headless Chromium: the flow runs, the artifacts, the report's.
+# Writes docs/prefect-ui.png, prefect-ui-artifacts.png and prefect-ui-report.png (DOMs in $OUT).
 #
 #   OUT=/tmp/ui docs/screenshots.sh
 set -euo pipefail
@@ -29,8 +29,11 @@ set -e
 dvc repro > "$OUT/repro.log" 2>&1
 "$PY" "$W/tests/ui_probe.py" ui-probe /runs "$OUT/runs"
 "$PY" "$W/tests/ui_probe.py" ui-probe /artifacts "$OUT/artifacts"
+ID=\$("$PY" -c "from prefect.client.orchestration import get_client as g; from prefect.client.schemas.filters import ArtifactFilter as F, ArtifactFilterKey as K; c = g(sync_client=True).__enter__(); print(max(c.read_artifacts(artifact_filter=F(key=K(any_=['report-tiny']))), key=lambda a: a.created).id)")
+"$PY" "$W/tests/ui_probe.py" ui-probe /artifacts/artifact/\$ID "$OUT/report"
 EOF
 "$PY" -m flows.server bash "$OUT/probe.sh"
 cp "$OUT/runs.png" "$ROOT/docs/prefect-ui.png"
 cp "$OUT/artifacts.png" "$ROOT/docs/prefect-ui-artifacts.png"
+cp "$OUT/report.png" "$ROOT/docs/prefect-ui-report.png"
 echo "screenshots in $OUT and docs/"
