@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import sys
 import zlib
 from pathlib import Path
-
-# One worker per core (pytest-xdist): each worker, and every process it starts, computes on one
-# torch thread, so that workers do not oversubscribe the cores (two workers of two threads each on
-# two cores run slower than one worker alone).
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pytest
@@ -21,11 +14,6 @@ from PIL import Image
 from lic.config import ModelConfig, TrainConfig
 from lic.data import default_images
 from lic.train import train
-
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    import torch
-
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 TINY = ModelConfig(N=16, M=16)
 TINY_CONTEXT = ModelConfig(N=16, M=16, architecture="channel-context", slices=4)

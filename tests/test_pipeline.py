@@ -279,6 +279,14 @@ def test_experiments_compare_their_claims_and_curves_in_dvc(repo: tuple[Path, di
     shown = json.loads(_run([dvc, "exp", "show", "--json"], path, env))
     exps = {e["name"]: e for row in shown for e in (row.get("experiments") or []) for e in e["revs"] if e.get("name")}
     assert {"tcq-005", "tcq-02"} <= set(exps)
+    assert exps["tcq-005"]["data"]["params"]["params.yaml"]["data"]["tcq"]["code"]["lambda_tcq"] == 0.05
+    out = _run([dvc, "plots", "diff", "tcq-005", "tcq-02", "-o", str(tmp_path / "plots"), "--json"], path, env)
+    shown_plots = json.loads(out)
+    assert "errors" not in shown_plots, shown_plots["errors"]
+    rendered = shown_plots["data"]
+    assert {"rd-psnr", "rd-msssim"} <= set(rendered)
+    revs = {d.get("rev") for d in rendered["rd-psnr"][0]["content"]["data"]["values"]}
+    assert {"tcq-005", "tcq-02"} <= revs
     shown_claims = {}
     for name in ("tcq-005", "tcq-02"):  # the columns are the claims of each experiment's metrics.json
         shown_claims[name] = exps[name]["data"]["metrics"]["reports/tiny/metrics.json"]["data"].get("claims", {})
@@ -286,12 +294,6 @@ def test_experiments_compare_their_claims_and_curves_in_dvc(repo: tuple[Path, di
         written = json.loads((path / "reports" / "tiny" / "metrics.json").read_text())["claims"]
         assert shown_claims[name] == {k: v for k, v in written.items() if v}, name  # a folded curve has no BD-rate
     assert any("tcq-decoder-vs-tcq-control" in claims for claims in shown_claims.values())
-    assert exps["tcq-005"]["data"]["params"]["params.yaml"]["data"]["tcq"]["code"]["lambda_tcq"] == 0.05
-    out = _run([dvc, "plots", "diff", "tcq-005", "tcq-02", "-o", str(tmp_path / "plots"), "--json"], path, env)
-    rendered = json.loads(out)
-    assert {"rd-psnr", "rd-msssim"} <= set(rendered)
-    revs = {d.get("rev") for d in rendered["rd-psnr"][0]["content"]["data"]["values"]}
-    assert {"tcq-005", "tcq-02"} <= revs
 
 
 def test_the_runs_leave_artifacts_in_the_prefect_ui(repo: tuple[Path, dict], prefect_api: str) -> None:

@@ -45,7 +45,9 @@ def _run(cfg: RunnerConfig, claimed: int, free: int = 0, hold: float = 1.0) -> t
     return probe()
 
 
-def test_process_pool_workers_own_the_devices_in_turn(prefect_api: str) -> None:
+def test_process_pool_workers_own_the_devices_in_turn(prefect_api: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # not the pools of tests running beside it
     slots = lambda: set(Path(tempfile.gettempdir()).glob("lic-workers-*"))  # noqa: E731
     before = slots()
     gpu, _ = _run(RunnerConfig(kind="processes", workers=2, gpus=("3", "5")), claimed=2, hold=3.0)
