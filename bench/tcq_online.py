@@ -1,9 +1,10 @@
 """Phase 4: retraining steps per second, ``online`` (the quantizer runs on every batch) against
-``stale`` (the dataset's indices), measured side by side in one run, with the share of an online
+``stale`` (the dataset's indices), and online with its search one batch ahead on a worker thread
+(``lookahead``, lic/lookahead.py), measured side by side in one run, with the share of an online
 step that the quantizer's search takes.
 
-Both strategies run ``lic.retrain.retrain`` for the same steps on the same dataset, alternating
-(stale, online, stale, online, ...) so that drift in the machine's speed hits both alike; the clock
+All three run ``lic.retrain.retrain`` for the same steps on the same dataset, in turn
+(stale, online, lookahead, stale, ...) so that drift in the machine's speed hits all alike; the clock
 runs from the end of the warm-up steps to the last step (loading and saving excluded). The default
 size is the zoo's (N=128, M=192, 256x256 patches, batch 16); ``--kind mbt2018`` measures a spatial
 context model, whose online pass quantizes each batch position by position (wavefronts).
@@ -52,7 +53,8 @@ def run(strategy: str, ckpt: Path, data: Path, out: Path, steps: int, batch: int
         clock: dict[str, float]) -> tuple[float, float]:
     """Steps/s after the warm-up, and the share of that time the quantizer took."""
     marks: dict[int, tuple[float, float]] = {}
-    cfg = RetrainConfig("hyper-decoder", steps=WARMUP + steps, batch_size=batch, lmbda=0.0067, strategy=strategy,
+    cfg = RetrainConfig("hyper-decoder", steps=WARMUP + steps, batch_size=batch, lmbda=0.0067,
+                        strategy="stale" if strategy == "stale" else "online", lookahead=strategy == "lookahead",
                         device=device, checkpoint_every=10**6)
     out.unlink(missing_ok=True)
     retrain(cfg, ckpt, data, out, progress=False, log_every=1,
@@ -84,6 +86,8 @@ def main() -> None:
                             cfg=LatentsConfig(patches=2 * args.batch, patch_size=args.patch, chunk=args.batch,
                                               device=args.device))
         rates: dict[str, list[tuple[float, float]]] = {"stale": [], "online": []}
+        if args.kind in ("hyperprior", "scale-hyperprior"):  # no context model: the search can run ahead
+            rates["lookahead"] = []
         for _ in range(args.repeats):
             for strategy in rates:
                 rates[strategy].append(run(strategy, ckpt, data, Path(tmp) / "out.ckpt", args.steps, args.batch,
@@ -94,8 +98,11 @@ def main() -> None:
     med = {s: statistics.median(r for r, _ in v) for s, v in rates.items()}
     for strategy, v in rates.items():
         share = statistics.median(s for _, s in v)
-        print(f"  {strategy:6s}: {med[strategy]:6.3f} steps/s, the quantizer {share:.0%} of the time")
+        print(f"  {strategy:9s}: {med[strategy]:6.3f} steps/s, the quantizer {share:.0%} of the time")
     print(f"  online costs {med['stale'] / med['online']:.2f}x stale per step")
+    if "lookahead" in med:
+        print(f"  lookahead costs {med['stale'] / med['lookahead']:.2f}x stale per step "
+              f"({med['lookahead'] / med['online']:.2f}x online's steps/s)")
 
 
 if __name__ == "__main__":

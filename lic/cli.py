@@ -390,6 +390,8 @@ def retrain(
                                        help="steps between validations"),
     checkpoint_every: int = typer.Option(RetrainConfig.checkpoint_every, "--checkpoint-every",
                                          help="steps between the states --resume continues from"),
+    lookahead: bool = typer.Option(RetrainConfig.lookahead, "--lookahead",
+                                   help="online: search the next batch while this step runs (one step stale)"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT if it exists"),
     device: str = Device,
 ) -> None:
@@ -399,7 +401,7 @@ def retrain(
     cfg = RetrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, lmbda=lmbda, seed=seed,
                         device=device, allow_stale=allow_stale, strategy=strategy,
                         weighting_every=weighting_every, validation=validation, validate_every=validate_every,
-                        checkpoint_every=checkpoint_every)
+                        checkpoint_every=checkpoint_every, lookahead=lookahead)
     rec = run(cfg, model, latents, out, resume=resume)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return

@@ -146,7 +146,9 @@ class RetrainConfig:
     this many steps (one backward pass of ``g_s`` each, about 2.5 steps' worth at M=96).
     ``checkpoint_every``: steps between the states that a killed run resumes from.
     ``validation``: the fraction of patches held out; the weights with the lowest loss on them,
-    measured every ``validate_every`` steps, are kept (see :mod:`lic.retrain`).
+    measured every ``validate_every`` steps, are kept (see :mod:`lic.retrain`). ``lookahead``
+    (``online`` only): the next batch's indices are searched on a worker thread while this step
+    runs, under this step's weights: one step stale (:mod:`lic.lookahead`).
     """
 
     mode: str
@@ -162,6 +164,7 @@ class RetrainConfig:
     validation: float = 0.0  # fraction of the patches held out for early stopping (0: none)
     validate_every: int = 50
     checkpoint_every: int = 100  # steps between the states a killed run continues from (resume)
+    lookahead: bool = False  # online phase 4: search the next batch while this step runs (one step stale)
 
     def __post_init__(self) -> None:
         if self.mode not in RETRAIN_MODES:

@@ -8,7 +8,8 @@
   through ``means`` and ``scales``. The indices ``k`` per ``strategy``: ``online`` quantizes the
   batch again with the real quantizer under the current ``means`` and ``scales`` (USQ
   ``round(y - means)``, TCQ's Viterbi search), its rate's gradient in ``means`` that of the training
-  surrogate (:meth:`lic.quantizers.Quantizer.requantize`); ``stale`` keeps the dataset's indices (the
+  surrogate (:meth:`lic.quantizers.Quantizer.requantize`), its search optionally one step ahead
+  on a worker thread (``lookahead``, :mod:`lic.lookahead`); ``stale`` keeps the dataset's indices (the
   paper's dilemma for TCQ, kept as the reference). An ``online`` TCQ search weighted by the
   decoder holds ``g_s``'s sensitivity for ``weighting_every`` steps (:class:`Snapshot`). A
   channel-context model retrains its slice transforms with ``h_s``, slice by slice
@@ -55,6 +56,7 @@ from lic.config import RetrainConfig
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 from lic.latents import LatentDataset, generation_seconds, open_latents, staleness
+from lic.lookahead import Lookahead
 from lic.models import Hyperprior, Requantizer
 from lic.quantizers import Quantizer, Sensitivity
 from lic.train import rate_distortion
@@ -114,6 +116,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     gen = torch.Generator().manual_seed(cfg.seed + world.rank * 1_000_003)
     g_s = distributed.wrap(model.g_s, world)
     requantizer = distributed.wrap(Requantizer(model, q), world) if hyper else None
+    lookahead = Lookahead(model, q) if hyper and cfg.strategy == "online" and cfg.lookahead else None
     metrics: dict[str, float] = {}
     step, elapsed, resumed_at, drift = 0, 0.0, [], []
     if state is not None:
@@ -142,6 +145,9 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
                 "elapsed_s": elapsed + time.perf_counter() - t0, "resumed_at": resumed_at, "drift": drift})
         distributed.barrier(world)
 
+    def draw() -> list[torch.Tensor]:
+        return [t.to(device) for t in data.batch(torch.randint(n_train, (cfg.batch_size,), generator=gen))]
+
     bar = tqdm(total=cfg.steps, initial=step, desc=f"retrain {cfg.mode}", disable=not progress or not world.main,
                dynamic_ncols=True)
     try:
@@ -149,9 +155,11 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             step += 1
             if (step - 1) % cfg.weighting_every == 0:
                 weighting.refresh()
-            batch = [t.to(device) for t in data.batch(torch.randint(n_train, (cfg.batch_size,), generator=gen))]
+            batch, chosen = (lookahead and lookahead.take()) or (draw(), None)
+            if lookahead and step < cfg.steps and step % cfg.checkpoint_every and step % cfg.weighting_every:
+                lookahead.submit(draw())  # not across a checkpoint or a new weighting (lic.lookahead)
             optimizer.zero_grad(set_to_none=True)
-            loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, requantizer, q)
+            loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, requantizer, q, chosen)
             loss.backward()
             optimizer.step()
             metrics["step"] = step
@@ -167,11 +175,13 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             if step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 save_state()
     except KeyboardInterrupt:
-        if world.size == 1 and metrics.get("step") == step:  # the last step was whole: keep it
-            save_state()
+        if world.size == 1 and metrics.get("step") == step and not (lookahead and lookahead.pending):
+            save_state()  # the last step was whole (and no batch drawn ahead of it): keep it
         raise
     finally:
         bar.close()
+        if lookahead:
+            lookahead.close()
     model.eval()
     if held:
         held.restore_best(learn)
@@ -277,20 +287,21 @@ class Snapshot:
 
 def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float | None,
           g_s: torch.nn.Module | None = None, requantizer: torch.nn.Module | None = None,
-          q: Quantizer | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+          q: Quantizer | None = None, chosen: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch: ``MSE`` (decoder, control), or :func:`lic.train.rate_distortion`'s
     ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics. ``g_s``, ``requantizer``: the
     model's ``g_s`` and :class:`~lic.models.Requantizer`, or their data-parallel wrappers; ``q``:
     the dataset's quantizer (default the model's). A hyper-decoder batch is ``(y, z_hat, x)``
     (``online``) or ``(indices, z_hat, x)`` (``stale``), a spatial context model's stale one with its
     stored ``y_hat`` (the teacher-forced context; its distance to the new ``y_hat`` is the metric
-    ``context_drift``)."""
+    ``context_drift``). ``chosen``: an online batch's indices, searched ahead (:mod:`lic.lookahead`)."""
     g_s, q = g_s or model.g_s, q or model.quantizer
     drift = None
     if mode == "hyper-decoder":
         latent, z_hat, x, *context = batch
-        y_hat, likelihoods = (requantizer(latent, z_hat, *context) if requantizer is not None
-                              else model.requantize(latent, z_hat, q, *context))
+        ahead = {} if chosen is None else {"chosen": chosen}
+        y_hat, likelihoods = (requantizer(latent, z_hat, *context, **ahead) if requantizer is not None
+                              else model.requantize(latent, z_hat, q, *context, **ahead))
         if context:
             drift = float((context[0] - y_hat.detach()).abs().mean())
         out = {"x_hat": g_s(y_hat), "likelihoods": {"y": likelihoods}}

@@ -162,3 +162,52 @@ def test_validation_keeps_the_best_weights_on_held_out_patches(tcq_dataset: Path
     good = retrain(RetrainConfig("decoder", steps=20, batch_size=4, lr=1e-3, validation=0.25, validate_every=5),
                    tcq_ckpt, tcq_dataset, tmp_path / "d.ckpt", progress=False)["validation"]
     assert good["best_step"] > 0 and good["best_loss"] < good["history"][0][1]  # training that helps is kept
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)[0].state_dict()
+
+
+def test_lookahead_searches_the_next_batch_under_the_previous_weights(tcq_dataset: Path, tcq_ckpt: Path,
+                                                                     tmp_path: Path) -> None:
+    """With every step a checkpoint boundary the lookahead never looks ahead: its run is online's, bit
+    for bit. With lookahead, the run differs (its indices are one step stale), still moves ``h_s``, and
+    a run resumed from a checkpoint ends on the weights of an uninterrupted one."""
+    base = dict(mode="hyper-decoder", steps=6, batch_size=4, lmbda=0.01, strategy="online")
+    online = retrain(RetrainConfig(**base, checkpoint_every=1), tcq_ckpt, tcq_dataset, tmp_path / "a.ckpt",
+                     progress=False)
+    never = retrain(RetrainConfig(**base, checkpoint_every=1, lookahead=True), tcq_ckpt, tcq_dataset,
+                    tmp_path / "b.ckpt", progress=False)
+    assert never["loss"] == online["loss"]
+    assert all(torch.equal(t, _weights(tmp_path / "b.ckpt")[k]) for k, t in _weights(tmp_path / "a.ckpt").items())
+    ahead = retrain(RetrainConfig(**base, checkpoint_every=3, lookahead=True), tcq_ckpt, tcq_dataset,
+                    tmp_path / "c.ckpt", progress=False)
+    assert ahead["config"]["lookahead"] and ahead["loss"] != online["loss"]
+    start, moved = _weights(tcq_ckpt), _weights(tmp_path / "c.ckpt")
+    assert any(not torch.equal(start[k], moved[k]) for k in start if k.startswith("h_s."))
+
+    def stop(step: int, _: dict) -> None:
+        if step == 4:  # the search of step 5's batch is under way
+            raise KeyboardInterrupt
+
+    cfg = RetrainConfig(**base, checkpoint_every=3, lookahead=True)
+    with pytest.raises(KeyboardInterrupt):
+        retrain(cfg, tcq_ckpt, tcq_dataset, tmp_path / "d.ckpt", progress=False, on_log=stop, log_every=1)
+    assert read_checkpoint(tmp_path / "d.ckpt")["retrain_state"]["step"] == 3
+    resumed = retrain(cfg, tcq_ckpt, tcq_dataset, tmp_path / "d.ckpt", progress=False, resume=True)
+    assert resumed["loss"] == ahead["loss"] and resumed["resumed_at"] == [3]
+    assert all(torch.equal(t, _weights(tmp_path / "d.ckpt")[k]) for k, t in moved.items())
+
+
+@pytest.mark.parametrize("kind", ["mbt2018", "channel-context"])
+def test_lookahead_refuses_a_context_model(kind: str) -> None:
+    """A context model's ``means`` depend on the latents decoded before: no search ahead of them."""
+    from lic.config import KINDS
+    from lic.errors import LicError
+    from lic.lookahead import Lookahead
+    from lic.models import build_model
+
+    model = build_model(ModelConfig(architecture=KINDS[kind], N=TINY.N, M=TINY.M, quantizer="tcq",
+                                    **({"slices": 2} if kind == "channel-context" else {})))
+    with pytest.raises(LicError, match="lookahead needs means and scales from z_hat alone"):
+        Lookahead(model, model.quantizer)

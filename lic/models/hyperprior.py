@@ -163,12 +163,15 @@ class CodingModel:
 
     teacher_forced = False  # whether stale phase 4 takes the dataset's y_hat as the context (spatial models)
 
-    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer,
-                   context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def requantize(self, latent: Tensor, z_hat: Tensor, q: Quantizer, context: Tensor | None = None,
+                   chosen: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Phase 4's differentiable pass: ``(y_hat, likelihoods)`` with ``means, scales = h_s(z_hat)``
         (float32), ``y_hat = means + level(k)``. ``latent``: ``y``, quantized afresh under the
-        current parameters, or int32 indices kept as they are. :class:`Requantizer` makes it a module."""
+        current parameters, or int32 indices kept as they are. ``chosen``: ``y``'s indices, chosen
+        ahead (:mod:`lic.lookahead`), with online's likelihoods. :class:`Requantizer` makes it a module."""
         scales, means = self.hyper_synthesis(z_hat)
+        if chosen is not None:
+            return q.dequantize(chosen, means), q.online_likelihoods(latent, chosen, means, scales)
         k, likelihoods = q.requantize(latent, means, scales)
         return q.dequantize(k, means), likelihoods
 
@@ -220,5 +223,8 @@ class Requantizer(torch.nn.Module):
         self.decoders = torch.nn.ModuleList(model.entropy_decoders())
         self.__dict__.update(model=model, q=q)  # not submodules: only the decoders' parameters are its own
 
-    def forward(self, latent: Tensor, z_hat: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, latent: Tensor, z_hat: Tensor, context: Tensor | None = None,
+                chosen: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if chosen is not None:
+            return self.model.requantize(latent, z_hat, self.q, context, chosen)
         return self.model.requantize(latent, z_hat, self.q, context)

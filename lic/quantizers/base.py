@@ -35,6 +35,11 @@ class Quantizer(ABC):
         self.conditional = conditional
         self.sensitivity = sensitivity
 
+    @property
+    def uses_sensitivity(self) -> bool:
+        """Whether :meth:`quantize` calls ``sensitivity``."""
+        return False
+
     @abstractmethod
     def perturb(self, y: Tensor, means: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
         """Training surrogate: ``(y_tilde, likelihoods)``, differentiable in all inputs."""

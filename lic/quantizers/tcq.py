@@ -253,6 +253,10 @@ class TCQ(Quantizer):
         lik = standard_cumulative(c, (width / 2 - v) / sigma) - standard_cumulative(c, (-width / 2 - v) / sigma)
         return c.likelihood_lower_bound(lik) if c.use_likelihood_bound else lik
 
+    @property
+    def uses_sensitivity(self) -> bool:
+        return self.weighting == "decoder"
+
     def channel_weights(self, shape: torch.Size, device: torch.device | str = "cpu") -> Tensor:
         """Weight of each element's squared error in the search, in the layout's rows (float64)."""
         B, C, H, W = shape
