@@ -48,13 +48,15 @@ def _version(package: str) -> str | None:
 
 
 def machine(device: str | torch.device | None = None) -> dict[str, Any]:
-    """The record: Python and package versions, torch's thread count, the CPU, the oneDNN ISA pin
-    (``ONEDNN_MAX_CPU_ISA``) if set, and on CUDA the CUDA and cuDNN versions and the GPU's name."""
+    """The record: Python and package versions, torch's thread count, the CPU, the kernel set torch's
+    own CPU kernels use (``AVX512``, ``AVX2``, ...: ``ATEN_CPU_CAPABILITY`` pins it), the oneDNN ISA
+    pin (``ONEDNN_MAX_CPU_ISA``) if set, and on CUDA the CUDA and cuDNN versions and the GPU's name."""
     record: dict[str, Any] = {
         "python": platform.python_version(),
         "packages": {p: str(torch.__version__) if p == "torch" else _version(p) for p in PACKAGES},  # torch: its build
         "torch_threads": torch.get_num_threads(),
         "cpu": _cpu(),
+        "torch_cpu_kernels": torch.backends.cpu.get_cpu_capability(),  # ATen's kernel set (ATEN_CPU_CAPABILITY)
     }
     if os.environ.get("ONEDNN_MAX_CPU_ISA"):
         record["onednn_max_cpu_isa"] = os.environ["ONEDNN_MAX_CPU_ISA"]
@@ -71,7 +73,8 @@ def describe(record: dict[str, Any]) -> str:
     isa = ", ".join(cpu.get("isa", [])) or "no AVX2"
     packages = ", ".join(f"{k} {v}" for k, v in record.get("packages", {}).items()
                          if k in ("torch", "numpy", "Pillow", "scikit-image") and v)
-    text = f"{cpu.get('model', '?')} ({isa}), {record.get('torch_threads', '?')} torch threads; {packages}"
+    kernels = f", {record['torch_cpu_kernels']} kernels" if "torch_cpu_kernels" in record else ""
+    text = f"{cpu.get('model', '?')} ({isa}){kernels}, {record.get('torch_threads', '?')} torch threads; {packages}"
     if "onednn_max_cpu_isa" in record:
         text += f"; ONEDNN_MAX_CPU_ISA={record['onednn_max_cpu_isa']}"
     if "cuda" in record:

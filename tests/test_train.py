@@ -126,4 +126,5 @@ def test_records_carry_the_machine(tmp_path: Path, tiny_ckpt: Path, test_images:
                                                   cfg=LatentsConfig(patches=2, patch_size=64, chunk=2))).attrs)["machine"]):
         assert record["packages"]["torch"] == torch.__version__ and record["packages"]["Pillow"]
         assert record["torch_threads"] >= 1 and isinstance(record["cpu"]["isa"], list) and record["cpu"]["model"]
+        assert record["torch_cpu_kernels"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "NO AVX", "SVE256", "SVE")
         assert "torch threads" in describe(record)
