@@ -13,9 +13,11 @@ everything else is online's. The search runs on the CPU (numba, every core, the 
 whatever the step's device: on a GPU the step's kernels run while the CPU searches; on a CPU it
 takes the cores torch leaves idle.
 
-A step after a checkpoint (``checkpoint_every``) or before a new decoder weighting
-(``weighting_every``) searches synchronously under its own weights, so that a resumed run ends on
-the weights of an uninterrupted one and every search of a weighting period uses the same weights.
+A step after a checkpoint (``checkpoint_every``) or a validation (``validate_every``), or before a
+new decoder weighting (``weighting_every``), searches synchronously under its own weights, so that a
+resumed run ends on the weights of an uninterrupted one, every search of a weighting period uses the
+same weights, and no two searches run at once (numba's ``workqueue`` threading layer, used where
+OpenMP and TBB are missing, does not allow it).
 Only models whose ``means`` and ``scales`` come from ``z_hat`` alone can look ahead (a context
 model's depend on the latents decoded before).
 """

@@ -156,8 +156,9 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
             if (step - 1) % cfg.weighting_every == 0:
                 weighting.refresh()
             batch, chosen = (lookahead and lookahead.take()) or (draw(), None)
-            if lookahead and step < cfg.steps and step % cfg.checkpoint_every and step % cfg.weighting_every:
-                lookahead.submit(draw())  # not across a checkpoint or a new weighting (lic.lookahead)
+            if lookahead and step < cfg.steps and step % cfg.checkpoint_every and step % cfg.weighting_every \
+                    and not (held and step % cfg.validate_every == 0):
+                lookahead.submit(draw())  # not across a checkpoint, a new weighting or a validation (lic.lookahead)
             optimizer.zero_grad(set_to_none=True)
             loss, metrics = _step(model, cfg.mode, batch, lmbda, g_s, requantizer, q, chosen)
             loss.backward()

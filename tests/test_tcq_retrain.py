@@ -197,6 +197,9 @@ def test_lookahead_searches_the_next_batch_under_the_previous_weights(tcq_datase
     resumed = retrain(cfg, tcq_ckpt, tcq_dataset, tmp_path / "d.ckpt", progress=False, resume=True)
     assert resumed["loss"] == ahead["loss"] and resumed["resumed_at"] == [3]
     assert all(torch.equal(t, _weights(tmp_path / "d.ckpt")[k]) for k, t in moved.items())
+    checked = retrain(RetrainConfig(**base, lookahead=True, validation=0.25, validate_every=2), tcq_ckpt,
+                      tcq_dataset, tmp_path / "f.ckpt", progress=False)  # validations between searches ahead
+    assert [s for s, _ in checked["validation"]["history"]] == [0, 2, 4, 6]
 
 
 @pytest.mark.parametrize("kind", ["mbt2018", "channel-context"])
