@@ -105,7 +105,8 @@ def estimate(params: dict[str, Any]) -> list[Line]:
                       tcq * elements / TRELLIS_RATE, f"the TCQ search on one core; {tcq} TCQ datasets"))
     evals = sum(_runs(s, params) for s in every if s.flow == "evaluate" and s.name.startswith("evaluate"))
     images = IMAGES.get(params["data"]["test_images"])
-    coding = CODING.get((int(model_section(params)["N"]), int(model_section(params)["M"])))
+    m = model_section(params)  # a context model codes at another rate (a spatial one position by position)
+    coding = CODING.get((int(m["N"]), int(m["M"]))) if m.get("kind", "hyperprior") in MEASURED_KINDS else None
     codings = evals * len(params["lmbdas"]) * images[0] if images else None
     lines.append(Line("evaluation", f"{evals} families x {len(params['lmbdas'])} lambdas"
                       + (f" x {images[0]} images" if images else ""),
