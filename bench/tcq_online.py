@@ -29,6 +29,7 @@ from lic.data import default_images
 from lic.latents import make_latents
 from lic.models import build_model
 from lic.quantizers import QUANTIZERS
+from lic.retrain import retrain
 
 WARMUP = 2
 
