@@ -27,6 +27,7 @@ from lic.checkpoint import save_checkpoint
 from lic.config import KINDS, LatentsConfig, ModelConfig, RetrainConfig
 from lic.data import default_images
 from lic.latents import make_latents
+from lic.lookahead import Lookahead
 from lic.models import build_model
 from lic.quantizers import QUANTIZERS
 from lic.retrain import retrain
@@ -87,7 +88,7 @@ def main() -> None:
                             cfg=LatentsConfig(patches=2 * args.batch, patch_size=args.patch, chunk=args.batch,
                                               device=args.device))
         rates: dict[str, list[tuple[float, float]]] = {"stale": [], "online": []}
-        if args.kind in ("hyperprior", "scale-hyperprior"):  # no context model: the search can run ahead
+        if Lookahead.supports(net):  # no context model: the search can run ahead
             rates["lookahead"] = []
         for _ in range(args.repeats):
             for strategy in rates:

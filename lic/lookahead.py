@@ -37,8 +37,13 @@ from lic.quantizers import Quantizer
 class Lookahead:
     """One worker thread that searches the indices of the batch ``submit`` was given."""
 
+    @staticmethod
+    def supports(model: CodingModel) -> bool:
+        """Whether ``model``'s ``means`` and ``scales`` come from ``z_hat`` alone (no context model)."""
+        return type(model).requantize is CodingModel.requantize
+
     def __init__(self, model: CodingModel, q: Quantizer) -> None:
-        if type(model).requantize is not CodingModel.requantize:
+        if not self.supports(model):
             raise LicError(f"{type(model).__name__}: phase 4's lookahead needs means and scales from z_hat alone "
                            "(a context model's depend on the latents decoded before)")
         self.model, self.q = model, q

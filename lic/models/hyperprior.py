@@ -223,8 +223,5 @@ class Requantizer(torch.nn.Module):
         self.decoders = torch.nn.ModuleList(model.entropy_decoders())
         self.__dict__.update(model=model, q=q)  # not submodules: only the decoders' parameters are its own
 
-    def forward(self, latent: Tensor, z_hat: Tensor, context: Tensor | None = None,
-                chosen: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if chosen is not None:
-            return self.model.requantize(latent, z_hat, self.q, context, chosen)
-        return self.model.requantize(latent, z_hat, self.q, context)
+    def forward(self, latent: Tensor, z_hat: Tensor, *context: Tensor, **ahead: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.requantize(latent, z_hat, self.q, *context, **ahead)
