@@ -31,8 +31,9 @@ _CSV_COLUMNS = {"psnr-rgb": "psnr_rgb", "ms-ssim-rgb": "ms_ssim_rgb"}  # metric 
 METHODS = BD_METHODS
 
 
-def load_curve(path: Path, metric: str = "psnr-rgb") -> tuple[list[float], list[float]]:
-    """``(bpp, metric)`` of a results JSON, sorted by rate, without NaN points."""
+def load_curve(path: Path, metric: str = "psnr-rgb", points: int | None = None) -> tuple[list[float], list[float]]:
+    """``(bpp, metric)`` of a results JSON, sorted by rate, without NaN points; with ``points``, only
+    that many of the lowest rate (a curve's lower part, where its top point folds)."""
     path = Path(path)
     try:
         results = json.loads(path.read_text())["results"]
@@ -43,6 +44,7 @@ def load_curve(path: Path, metric: str = "psnr-rgb") -> tuple[list[float], list[
         raise LicError(f"{path}: no such results file") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise LicError(f"{path}: not a results JSON with 'bpp' and {metric!r} ({type(exc).__name__}: {exc})") from None
+    pairs = pairs[:points]
     if len(pairs) < 2:
         raise LicError(f"{path}: a BD-rate needs at least 2 rate points, found {len(pairs)}")
     return [p[0] for p in pairs], [p[1] for p in pairs]
@@ -70,9 +72,11 @@ def bd_rate_curves(anchor: tuple[list[float], list[float]], test: tuple[list[flo
                                      require_matching_points=False, min_overlap=0))
 
 
-def bd_rate(anchor: Path, test: Path, metric: str = "psnr-rgb", method: str = "pchip") -> float:
-    """BD-rate in percent of results file ``test`` against results file ``anchor``."""
-    return bd_rate_curves(load_curve(anchor, metric), load_curve(test, metric), method)
+def bd_rate(anchor: Path, test: Path, metric: str = "psnr-rgb", method: str = "pchip",
+            points: int | None = None) -> float:
+    """BD-rate in percent of results file ``test`` against results file ``anchor`` (over each curve's
+    ``points`` lowest-rate points, if given)."""
+    return bd_rate_curves(load_curve(anchor, metric, points), load_curve(test, metric, points), method)
 
 
 class PerImage(NamedTuple):
@@ -83,8 +87,9 @@ class PerImage(NamedTuple):
     quality: np.ndarray
 
 
-def load_per_image(results: Path, metric: str = "psnr-rgb") -> PerImage:
-    """The per-image curves of a results JSON, read from the CSV ``lic eval`` writes beside it."""
+def load_per_image(results: Path, metric: str = "psnr-rgb", points: int | None = None) -> PerImage:
+    """The per-image curves of a results JSON, read from the CSV ``lic eval`` writes beside it; with
+    ``points``, only that many of the lowest mean rate (as :func:`load_curve`)."""
     path = Path(results).with_suffix(".csv")
     try:
         rows = pd.read_csv(path)
@@ -94,6 +99,8 @@ def load_per_image(results: Path, metric: str = "psnr-rgb") -> PerImage:
         raise LicError(f"{path}: no per-image results beside {Path(results).name} (lic eval writes them)") from None
     except (KeyError, ValueError, pd.errors.ParserError) as exc:
         raise LicError(f"{path}: not a per-image results CSV ({type(exc).__name__}: {exc})") from None
+    keep = rates.mean(axis=1).sort_values().index[:points]
+    rates, quality = rates.loc[keep], quality.loc[keep]
     return PerImage(list(rates.columns), rates.to_numpy(float), quality[rates.columns].to_numpy(float))
 
 

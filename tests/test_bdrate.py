@@ -137,6 +137,24 @@ def test_bdrate_cli_prints_the_interval(tmp_path: Path, capsys: pytest.CaptureFi
     assert run_cli("bdrate", a, b, "--ci") == 2
 
 
+def test_points_leave_out_a_folded_top_point(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A top point below its neighbour in quality: no BD-rate over the whole curve; ``--points 4`` gives
+    the BD-rate of the four lowest-rate points, with its interval, as if the top one were never coded."""
+    from conftest import run_cli
+
+    folded = {k: (rates, [*q[:4], q[3] - 1.0]) for k, (rates, q) in _images().items()}
+    a = _family(tmp_path / "a.json", folded)
+    b = _family(tmp_path / "b.json", {k: ([r * 0.8 for r in rates], q) for k, (rates, q) in folded.items()})
+    assert run_cli("bdrate", a, b, "--ci") == 2
+    assert run_cli("bdrate", a, b, "--ci", "--points", "4") == 0
+    assert capsys.readouterr().out.startswith("-20.00 [-20.00, -20.00]")
+    four = {k: (rates[:4], q[:4]) for k, (rates, q) in folded.items()}
+    assert bd_rate(a, b, points=4) == pytest.approx(
+        bd_rate(_family(tmp_path / "a4.json", four),
+                _family(tmp_path / "b4.json", {k: ([r * 0.8 for r in rates], q) for k, (rates, q) in four.items()})))
+    assert run_cli("bdrate", a, b, "--points", "1") == 2
+
+
 def test_report_overlays_a_published_curve_and_marks_intervals(tmp_path: Path) -> None:
     from lic.report import make_report, plot
 
