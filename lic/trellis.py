@@ -182,19 +182,44 @@ def _best(ri: float, wi: float, si: int, q: int, delta: float, lmbda: float, n_s
     return j0, k0, j1, k1
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def incoming(next_state: np.ndarray, quantizer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two transitions into each state, in the order :func:`viterbi_reference` visits them (by
+    source state, then parity): ``src[ns, i]`` and the column ``2 q + parity`` of its candidate."""
+    S = next_state.shape[0]
+    src = np.zeros((S, 2), dtype=np.int64)
+    col = np.zeros((S, 2), dtype=np.int64)
+    n_in = np.zeros(S, dtype=np.int64)
+    for s in range(S):
+        for p in range(2):
+            ns = next_state[s, p]
+            src[ns, n_in[ns]] = s
+            col[ns, n_in[ns]] = 2 * quantizer[s] + p
+            n_in[ns] += 1
+    return src, col
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", parallel=True)
 def viterbi(r: np.ndarray, weight: np.ndarray, scale_idx: np.ndarray, delta: float, lmbda: float,
             next_state: np.ndarray, quantizer: np.ndarray, n_scales: int, bits_p: np.ndarray,
             bits_m: np.ndarray, m_offset: np.ndarray, m_len: np.ndarray) -> np.ndarray:
     """:func:`viterbi_reference`'s indices, faster: the rows (independent trellises) in blocks across
-    numba's threads (``numba.set_num_threads``; :func:`threads`), the candidates pruned (:func:`_best`)."""
+    numba's threads (``numba.set_num_threads``; :func:`threads`), the candidates pruned (:func:`_best`),
+    and each state's two incoming transitions compared without a branch,
+
+        cost'[ns] = min(cost[s_0] + J_{c_0}, cost[s_1] + J_{c_1}),
+
+    the first of the two winning ties, as in the reference's visiting order (:func:`incoming`)."""
     T, L = r.shape
     S = next_state.shape[0]
+    src, col = incoming(next_state, quantizer)
     out = np.zeros((T, L), dtype=np.int32)
     blocks = (T + BLOCK - 1) // BLOCK
     for b in numba.prange(blocks):
         cost = np.empty(S)
         new = np.empty(S)
+        jc = np.empty(4)  # best cost and index per column 2 q + parity
+        kc = np.empty(4, dtype=np.int32)
         back_s = np.empty((L, S), dtype=np.int8)
         back_k = np.empty((L, S), dtype=np.int32)
         for t in range(b * BLOCK, min(T, (b + 1) * BLOCK)):
@@ -202,30 +227,18 @@ def viterbi(r: np.ndarray, weight: np.ndarray, scale_idx: np.ndarray, delta: flo
             cost[0] = 0.0
             for j in range(L):
                 ri, wi, si = r[t, j], weight[t, j], scale_idx[t, j]
-                a0, c0, a1, c1 = _best(ri, wi, si, 0, delta, lmbda, n_scales, bits_p, bits_m, m_offset, m_len)
-                b0, d0, b1, d1 = _best(ri, wi, si, 1, delta, lmbda, n_scales, bits_p, bits_m, m_offset, m_len)
-                for s in range(S):
-                    new[s] = np.inf
-                for s in range(S):
-                    cs = cost[s]
-                    if cs == np.inf:
-                        continue
-                    if quantizer[s] == 0:
-                        je, ke, jo, ko = a0, c0, a1, c1
-                    else:
-                        je, ke, jo, ko = b0, d0, b1, d1
-                    ns = next_state[s, 0]
-                    v = cs + je
-                    if v < new[ns]:
-                        new[ns] = v
-                        back_s[j, ns] = s
-                        back_k[j, ns] = ke
-                    ns = next_state[s, 1]
-                    v = cs + jo
-                    if v < new[ns]:
-                        new[ns] = v
-                        back_s[j, ns] = s
-                        back_k[j, ns] = ko
+                jc[0], kc[0], jc[1], kc[1] = _best(ri, wi, si, 0, delta, lmbda, n_scales, bits_p, bits_m, m_offset,
+                                                   m_len)
+                jc[2], kc[2], jc[3], kc[3] = _best(ri, wi, si, 1, delta, lmbda, n_scales, bits_p, bits_m, m_offset,
+                                                   m_len)
+                for ns in range(S):
+                    s0, s1, c0, c1 = src[ns, 0], src[ns, 1], col[ns, 0], col[ns, 1]
+                    v0 = cost[s0] + jc[c0]
+                    v1 = cost[s1] + jc[c1]
+                    second = v1 < v0
+                    new[ns] = v1 if second else v0
+                    back_s[j, ns] = s1 if second else s0
+                    back_k[j, ns] = kc[c1] if second else kc[c0]
                 for s in range(S):
                     cost[s] = new[s]
             s = int(np.argmin(cost))

@@ -189,7 +189,7 @@ def _search_inputs(rng: np.random.Generator, q: TCQ, T: int, L: int, kind: str) 
     d = q.delta
     if kind == "gauss":
         r = rng.normal(0, 2.0, (T, L))
-    elif kind == "ties":
+    elif kind in ("ties", "path-ties"):
         r = rng.integers(-12, 13, (T, L)) * (d / 2)  # on levels and on the midpoints between them
     elif kind == "zeros":
         r = np.where(rng.random((T, L)) < 0.8, 0.0, rng.normal(0, 1.0, (T, L)))
@@ -197,17 +197,20 @@ def _search_inputs(rng: np.random.Generator, q: TCQ, T: int, L: int, kind: str) 
         r = rng.choice([-1, 1], (T, L)) * rng.uniform(20, 300, (T, L)) * d
     else:
         r = rng.choice([-1, 1], (T, L)) * 10.0 ** rng.uniform(2, 6, (T, L))
-    w = rng.choice([1.0, 0.5, 2.0, 3.7], (T, L)) if kind != "ties" else np.ones((T, L))
+    tied = kind in ("ties", "path-ties")
+    w = rng.choice([1.0, 0.5, 2.0, 3.7], (T, L)) if not tied else np.ones((T, L))
     S = len(q.conditional.scale_table)
-    sidx = rng.integers(0, S, (T, L)) if kind != "ties" else np.full((T, L), S // 3)
+    sidx = rng.integers(0, S, (T, L)) if not tied else np.full((T, L), S // 3)
     return np.ascontiguousarray(r), np.ascontiguousarray(w), sidx.astype(np.int64)
 
 
 @pytest.mark.parametrize("states", [4, 8])
-@pytest.mark.parametrize("kind", ["gauss", "ties", "zeros", "escapes", "huge"])
+@pytest.mark.parametrize("kind", ["gauss", "ties", "path-ties", "zeros", "escapes", "huge"])
 def test_fast_searches_choose_the_reference_indices(model, states: int, kind: str) -> None:
     """The parallel pruned numba search (1 and 2 threads) and the torch search return exactly the
-    reference search's indices, for trellises of every shape the layouts make."""
+    reference search's indices, for trellises of every shape the layouts make. ``path-ties``: the
+    inputs of ``ties`` with no rate term, so that paths of equal cost meet in a state (exact sums of
+    multiples of delta^2 / 4) and the first transition in the reference's order must win."""
     import numba
 
     from lic import trellis_torch
@@ -217,8 +220,8 @@ def test_fast_searches_choose_the_reference_indices(model, states: int, kind: st
     rng = np.random.default_rng(states * 10 + len(kind))
     for T, steps in ((1, 300), (300, 1), (257, 16), (40, 96)):  # single, position-like, row, channel
         r, w, sidx = _search_inputs(rng, q, T, steps, kind)
-        args = (q.delta, q.lambda_tcq, q.next_state, q.quantizer_of, len(q.conditional.scale_table),
-                L["bits_p"], L["bits_m"], L["m_offset"], L["m_len"])
+        args = (q.delta, 0.0 if kind == "path-ties" else q.lambda_tcq, q.next_state, q.quantizer_of,
+                len(q.conditional.scale_table), L["bits_p"], L["bits_m"], L["m_offset"], L["m_len"])
         ref = trellis.viterbi_reference(r, w, sidx, *args)
         for n in (1, 2):
             before = numba.get_num_threads()
