@@ -31,6 +31,13 @@ _CSV_COLUMNS = {"psnr-rgb": "psnr_rgb", "ms-ssim-rgb": "ms_ssim_rgb"}  # metric 
 METHODS = BD_METHODS
 
 
+def _checked(points: int | None) -> int | None:
+    """``points`` (None: every point), refused below 2."""
+    if points is not None and points < 2:
+        raise LicError(f"a BD-rate needs at least 2 rate points per curve, not {points}")
+    return points
+
+
 def load_curve(path: Path, metric: str = "psnr-rgb", points: int | None = None) -> tuple[list[float], list[float]]:
     """``(bpp, metric)`` of a results JSON, sorted by rate, without NaN points; with ``points``, only
     that many of the lowest rate (a curve's lower part, where its top point folds)."""
@@ -44,7 +51,7 @@ def load_curve(path: Path, metric: str = "psnr-rgb", points: int | None = None) 
         raise LicError(f"{path}: no such results file") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise LicError(f"{path}: not a results JSON with 'bpp' and {metric!r} ({type(exc).__name__}: {exc})") from None
-    pairs = pairs[:points]
+    pairs = pairs[:_checked(points)]
     if len(pairs) < 2:
         raise LicError(f"{path}: a BD-rate needs at least 2 rate points, found {len(pairs)}")
     return [p[0] for p in pairs], [p[1] for p in pairs]
@@ -99,8 +106,10 @@ def load_per_image(results: Path, metric: str = "psnr-rgb", points: int | None =
         raise LicError(f"{path}: no per-image results beside {Path(results).name} (lic eval writes them)") from None
     except (KeyError, ValueError, pd.errors.ParserError) as exc:
         raise LicError(f"{path}: not a per-image results CSV ({type(exc).__name__}: {exc})") from None
-    keep = rates.mean(axis=1).sort_values().index[:points]
-    rates, quality = rates.loc[keep], quality.loc[keep]
+    if _checked(points) is not None:  # as load_curve: points of a defined mean, then the lowest rates
+        mean_rate = rates.mean(axis=1)[rates.mean(axis=1).notna() & quality.mean(axis=1).notna()]
+        keep = mean_rate.sort_values().index[:points]
+        rates, quality = rates.loc[keep], quality.loc[keep]
     return PerImage(list(rates.columns), rates.to_numpy(float), quality[rates.columns].to_numpy(float))
 
 

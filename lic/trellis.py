@@ -193,9 +193,14 @@ def incoming(next_state: np.ndarray, quantizer: np.ndarray) -> tuple[np.ndarray,
     for s in range(S):
         for p in range(2):
             ns = next_state[s, p]
+            if n_in[ns] == 2:
+                raise ValueError("a trellis state must have exactly two incoming transitions")
             src[ns, n_in[ns]] = s
             col[ns, n_in[ns]] = 2 * quantizer[s] + p
             n_in[ns] += 1
+    for ns in range(S):
+        if n_in[ns] != 2:
+            raise ValueError("a trellis state must have exactly two incoming transitions")
     return src, col
 
 

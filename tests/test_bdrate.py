@@ -53,13 +53,14 @@ def test_non_monotonic_curve_is_a_clear_error() -> None:
         bd_rate_curves((RATES, PSNRS), (RATES, [27.0, 31.0, 30.0, 36.0, 38.5]))
 
 
-def _family(path: Path, curves: dict[str, tuple[list[float], list[float]]]) -> Path:
-    """A results JSON (mean curve) with its per-image CSV beside it, as lic eval writes them."""
+def _family(path: Path, curves: dict[str, tuple[list[float], list[float]]], points: list[str] | None = None) -> Path:
+    """A results JSON (mean curve) with its per-image CSV beside it, as lic eval writes them; ``points``
+    labels the rate points (default ``q0``, ``q1``, ...)."""
     import csv
 
     import numpy as np
 
-    points = [f"q{i}" for i in range(len(next(iter(curves.values()))[0]))]
+    points = points or [f"q{i}" for i in range(len(next(iter(curves.values()))[0]))]
     with path.with_suffix(".csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["point", "image", "bpp", "psnr_rgb", "ms_ssim_rgb"])
@@ -139,19 +140,25 @@ def test_bdrate_cli_prints_the_interval(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_points_leave_out_a_folded_top_point(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A top point below its neighbour in quality: no BD-rate over the whole curve; ``--points 4`` gives
-    the BD-rate of the four lowest-rate points, with its interval, as if the top one were never coded."""
+    the BD-rate of the four lowest-rate points, with its interval, as if the top one were never coded.
+    The test saves a different share of rate at each point and labels the points out of rate order, so
+    only the four lowest-rate points give the expected value."""
+    import numpy as np
+
     from conftest import run_cli
 
+    factors = [0.9, 0.85, 0.75, 0.7, 0.5]
+    labels = ["p3", "p0", "p4", "p1", "p2"]
     folded = {k: (rates, [*q[:4], q[3] - 1.0]) for k, (rates, q) in _images().items()}
-    a = _family(tmp_path / "a.json", folded)
-    b = _family(tmp_path / "b.json", {k: ([r * 0.8 for r in rates], q) for k, (rates, q) in folded.items()})
+    saved = {k: ([r * f for r, f in zip(rates, factors)], q) for k, (rates, q) in folded.items()}
+    a = _family(tmp_path / "a.json", folded, labels)
+    b = _family(tmp_path / "b.json", saved, labels)
     assert run_cli("bdrate", a, b, "--ci") == 2
+    mean = lambda fam: tuple(np.mean([c[i][:4] for c in fam.values()], axis=0).tolist() for i in (0, 1))
+    expected = bd_rate_curves(mean(folded), mean(saved))
+    assert -25 < expected < -10 and bd_rate(a, b, points=4) == pytest.approx(expected)
     assert run_cli("bdrate", a, b, "--ci", "--points", "4") == 0
-    assert capsys.readouterr().out.startswith("-20.00 [-20.00, -20.00]")
-    four = {k: (rates[:4], q[:4]) for k, (rates, q) in folded.items()}
-    assert bd_rate(a, b, points=4) == pytest.approx(
-        bd_rate(_family(tmp_path / "a4.json", four),
-                _family(tmp_path / "b4.json", {k: ([r * 0.8 for r in rates], q) for k, (rates, q) in four.items()})))
+    assert capsys.readouterr().out.startswith(f"{expected:.2f} [")
     assert run_cli("bdrate", a, b, "--points", "1") == 2
 
 
