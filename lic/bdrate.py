@@ -107,8 +107,8 @@ def load_per_image(results: Path, metric: str = "psnr-rgb", points: int | None =
     except (KeyError, ValueError, pd.errors.ParserError) as exc:
         raise LicError(f"{path}: not a per-image results CSV ({type(exc).__name__}: {exc})") from None
     if _checked(points) is not None:  # as load_curve: points of a defined mean, then the lowest rates
-        mean_rate = rates.mean(axis=1)[rates.mean(axis=1).notna() & quality.mean(axis=1).notna()]
-        keep = mean_rate.sort_values().index[:points]
+        mean_rate = rates.mean(axis=1)
+        keep = mean_rate[mean_rate.notna() & quality.mean(axis=1).notna()].sort_values().index[:points]
         rates, quality = rates.loc[keep], quality.loc[keep]
     return PerImage(list(rates.columns), rates.to_numpy(float), quality[rates.columns].to_numpy(float))
 

@@ -197,10 +197,7 @@ def incoming(next_state: np.ndarray, quantizer: np.ndarray) -> tuple[np.ndarray,
                 raise ValueError("a trellis state must have exactly two incoming transitions")
             src[ns, n_in[ns]] = s
             col[ns, n_in[ns]] = 2 * quantizer[s] + p
-            n_in[ns] += 1
-    for ns in range(S):
-        if n_in[ns] != 2:
-            raise ValueError("a trellis state must have exactly two incoming transitions")
+            n_in[ns] += 1  # 2 S transitions, none beyond a state's second: every state has two
     return src, col
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lic.trellis import WINDOW
+from lic.trellis import WINDOW, incoming
 
 
 def _bits(k: Tensor, q: int, si: Tensor, n_scales: int, bits_p: Tensor, bits_m: Tensor, m_offset: Tensor,
@@ -65,11 +65,9 @@ def viterbi(r: Tensor, weight: Tensor, scale_idx: Tensor, delta: float, lmbda: f
     tables = (n_scales, *(torch.as_tensor(t, device=dev) for t in (bits_p, bits_m, m_offset, m_len)))
     weight = weight.to(dev, torch.float64).expand(T, L)
     scale_idx = scale_idx.to(dev, torch.long)
-    # each state's two incoming edges, in the reference's (state, parity) order
-    edges = [[(s, p) for s in range(S) for p in range(2) if next_state[s, p] == ns] for ns in range(S)]
-    src = torch.tensor([[e[0] for e in es] for es in edges], device=dev)
-    par = torch.tensor([[e[1] for e in es] for es in edges], device=dev)
-    qz = torch.as_tensor(quantizer, device=dev)[src]  # the quantizer of each edge's source state
+    # each state's two incoming edges, in the reference's (state, parity) order: source, 2 q + parity
+    src, col = (torch.as_tensor(a, device=dev) for a in incoming(next_state, quantizer))
+    qz, par = col // 2, col % 2  # the quantizer of each edge's source state, and the edge's parity
     cost = torch.full((T, S), torch.inf, dtype=torch.float64, device=dev)
     cost[:, 0] = 0.0
     back_s = torch.empty((L, T, S), dtype=torch.long, device=dev)
