@@ -52,9 +52,10 @@ run: setup
 repro: setup
 	$(call pipeline,)
 
-# the files on as many workers as there are cores (pytest-xdist): stages mostly start Python and torch
+# the files on as many workers as there are cores (pytest-xdist): stages mostly start Python and torch;
+# the slowest 15 tests are printed last (the suite's budget: CONTRIBUTING.md)
 test: setup
-	PREFECT_HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n auto --dist loadfile
+	PREFECT_HOME=$$(mktemp -d) $(BIN)/python -m pytest -q -n auto --dist loadfile --durations=15
 
 # The docs site, in strict mode (a broken link or a missing page fails): build/site/index.html
 docs: setup

@@ -19,7 +19,7 @@ from rehearsal import BIN, QUALITIES, dvc, rehearse, stage_names
 
 @pytest.fixture(scope="module")
 def field(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images: Path) -> tuple[Path, dict]:
-    return rehearse(tmp_path_factory.mktemp("field"), prefect_api, test_images)
+    return rehearse(tmp_path_factory.mktemp("field"), prefect_api, test_images, **{"retrain.rounds": 1})
 
 
 def test_every_stage_of_the_zoo_profile_ran(field: tuple[Path, dict]) -> None:
@@ -39,7 +39,7 @@ def test_the_report_overlays_compressai_and_the_downloads_stay(field: tuple[Path
     assert sorted(p.name for p in (repo / "artifacts" / "data" / "kodak").glob("*.png")) == \
         ["kodim01.png", "kodim02.png", "kodim03.png"]
     assert len(list((repo / "artifacts" / "data" / "div2k-train").glob("*.png"))) == 4
-    assert len(list(Path(env["TORCH_HOME"], "hub", "checkpoints").glob("mbt2018-mean-*.pth.tar"))) == 4
+    assert len(list(Path(env["TORCH_HOME"], "hub", "checkpoints").glob("mbt2018-mean-*.pth.tar"))) == len(QUALITIES)
     before = {p: p.stat().st_mtime_ns for p in (repo / "artifacts" / "data").rglob("*.png")}
     dvc(repo, env, "repro", "-f", "-s", "data@kodak")  # the stage again: the folder holds the set, kept as it is
     assert {p: p.stat().st_mtime_ns for p in (repo / "artifacts" / "data").rglob("*.png")} == before
@@ -62,13 +62,12 @@ def _train_state(path: Path) -> dict:
     return read_checkpoint(path)["train_state"]
 
 
-@pytest.mark.parametrize("nproc", [2, 1])
-def test_a_killed_training_stage_continues_under_dvc_repro(field: tuple[Path, dict], nproc: int) -> None:
-    """``dvc repro`` killed in the middle of a fine-tune (with torchrun's 2 data-parallel workers, then
-    in one process); ``dvc repro`` again continues from the step of its last checkpoint and ends on
-    the weights of an uninterrupted run. A changed parameter starts afresh, although the killed run's
-    state is there."""
-    repo, env = field
+def test_a_killed_training_stage_continues_under_dvc_repro(field: tuple[Path, dict]) -> None:
+    """``dvc repro`` killed in the middle of a fine-tune with torchrun's 2 data-parallel workers;
+    ``dvc repro`` again continues from the step of its last checkpoint and ends on the weights of an
+    uninterrupted run. (In one process, and a changed parameter starting afresh:
+    tests/test_pipeline.py.)"""
+    repo, env, nproc = *field, 2
     stage, out = "pretrain-tcq@q1", repo / "artifacts" / "models" / "tcq-base" / "q1.ckpt"
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["pretrain"]["finetune"]["steps"] = 24
@@ -104,14 +103,6 @@ def test_a_killed_training_stage_continues_under_dvc_repro(field: tuple[Path, di
     dvc(repo, env, "repro", "-f", "-s", stage)  # uninterrupted, from step 0
     assert _train_state(out)["resumed_at"] == [] and _fingerprint(out) == _fingerprint_of(resumed, repo)
     assert _train_state(out)["world_size"] == nproc
-    if nproc > 1:
-        return
-    killed_midway()
-    params["pretrain"]["finetune"]["lr"] = 0.0002  # another input: the killed run's state is not this run's
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    dvc(repo, env, "repro", "-s", stage)
-    assert _train_state(out)["resumed_at"] == [] and _train_state(out)["step"] == 24
-    assert not list(work.glob("q1.*.ckpt")), "the other run's state was left behind"
 
 
 def _fingerprint(path: Path) -> str:

@@ -52,29 +52,42 @@ def repo(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images
 
 
 def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
-    from lic.checkpoint import load_checkpoint
-
     path, env = repo
-    for root in (path / "artifacts", path / "artifacts" / "seed-1"):  # seeds 0 and 1
-        for q, kinds in (("usq", ["base", "decoder", "control", "hyper-decoder"]),
-                         ("tcq", ["base", "decoder", "control", "hyper-decoder"])):
-            for kind in kinds:
-                for key in TINY_PARAMS["lmbdas"]:
-                    assert (root / "models" / f"{q}-{kind}" / f"{key}.ckpt").is_file()
-                assert (root / "eval" / f"{q}-{kind}.json").is_file()
+    root = path / "artifacts"
+    for q, kinds in (("usq", ["base", "decoder", "control", "hyper-decoder"]),
+                     ("tcq", ["base", "decoder", "control", "hyper-decoder"])):
+        for kind in kinds:
             for key in TINY_PARAMS["lmbdas"]:
-                assert (root / "latents" / f"{q}-{key}.zarr" / "zarr.json").is_file()
-    seeds = [load_checkpoint(path / "artifacts" / s / "models" / "pretrain" / "base.ckpt")[1]["train_state"]
-             ["train_config"]["seed"] for s in ("", "seed-1")]
-    assert seeds == [0, 1]
-    spread = json.loads((path / "reports" / "tiny" / "metrics.json").read_text())["bd_rate_psnr_by_run"]
-    assert spread and all(set(v) == {"seed 0", "seed 1"} for v in spread.values())
-    assert "## Across seeds and machines" in (path / "reports" / "tiny" / "README.md").read_text()
+                assert (root / "models" / f"{q}-{kind}" / f"{key}.ckpt").is_file()
+            assert (root / "eval" / f"{q}-{kind}.json").is_file()
+        for key in TINY_PARAMS["lmbdas"]:
+            assert (root / "latents" / f"{q}-{key}.zarr" / "zarr.json").is_file()
     for name in ("rd_psnr.png", "rd_msssim.png", "bdrate.md", "bdrate.csv", "per_image.csv", "metrics.json",
                  "README.md"):
         assert (path / "reports" / "tiny" / name).is_file(), name
     assert "tiny" in (path / "reports" / "tiny" / "README.md").read_text()
     assert _status(path, env) == set()
+
+
+def test_a_second_seed_trains_under_its_own_seed_and_joins_the_report(repo: tuple[Path, dict], tmp_path: Path) -> None:
+    """With ``seeds: [0, 1]``, seed 1's base trains with seed 1 under ``artifacts/seed-1/`` (its stage
+    names and paths: tests/test_stages.py), and the report puts seed 1's evaluations beside seed 0's
+    in the table of claims across runs (here a copy of seed 0's: the report's join, not new models)."""
+    from lic.checkpoint import read_checkpoint
+
+    path = tmp_path / "repo"
+    shutil.copytree(repo[0], path, symlinks=True)
+    env = dict(repo[1], PYTHONPATH=str(path))
+    (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS | {"seeds": [0, 1]}))
+    _run([sys.executable, "-m", "flows.pretrain", "usq", "base", "1"], path, env)
+    seeds = [read_checkpoint(path / "artifacts" / s / "models" / "pretrain" / "base.ckpt")["train_state"]
+             ["train_config"]["seed"] for s in ("", "seed-1")]
+    assert seeds == [0, 1]
+    shutil.copytree(path / "artifacts" / "eval", path / "artifacts" / "seed-1" / "eval")
+    _run([sys.executable, "-m", "flows.report"], path, env)
+    spread = json.loads((path / "reports" / "tiny" / "metrics.json").read_text())["bd_rate_psnr_by_run"]
+    assert spread and all(set(v) == {"seed 0", "seed 1"} for v in spread.values())
+    assert "## Across seeds and machines" in (path / "reports" / "tiny" / "README.md").read_text()
 
 
 def test_tcq_parameter_change_reruns_only_tcq_latents_and_followers(repo: tuple[Path, dict]) -> None:
@@ -83,10 +96,8 @@ def test_tcq_parameter_change_reruns_only_tcq_latents_and_followers(repo: tuple[
     params["tcq"]["code"]["lambda_tcq"] = 0.2
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     try:
-        assert _status(path, env) == {f"{stage}{seed}@{item}" for seed in ("", "-seed1")
-                                      for stage, items in (("latents-tcq", ("q2", "q6")),
-                                                           ("evaluate-tcq", ("base", "decoder", "control",
-                                                                             "hyper-decoder")))
+        assert _status(path, env) == {f"{stage}@{item}" for stage, items in (
+            ("latents-tcq", ("q2", "q6")), ("evaluate-tcq", ("base", "decoder", "control", "hyper-decoder")))
                                       for item in items}
     finally:
         (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
@@ -123,10 +134,9 @@ def test_rounds_add_exactly_their_stages_and_chain_their_datasets(repo: tuple[Pa
     params["retrain"]["rounds"] = 2
     (copy / "params.yaml").write_text(yaml.safe_dump(params))
     _run([sys.executable, "-m", "flows.stages"], copy, env)
-    assert _status(copy, env) == {name for seed in ("", "-seed1") for name in (
-        *(f"{stage}{seed}@{key}" for stage in ("latents-tcq-decoder-r2", "retrain-tcq-decoder-r2",
-                                                "retrain-tcq-control-r2") for key in ("q2", "q6")),
-        f"evaluate-tcq{seed}@decoder-r2", f"evaluate-tcq{seed}@control-r2")}
+    assert _status(copy, env) == {
+        *(f"{stage}@{key}" for stage in ("latents-tcq-decoder-r2", "retrain-tcq-decoder-r2", "retrain-tcq-control-r2")
+          for key in ("q2", "q6")), "evaluate-tcq@decoder-r2", "evaluate-tcq@control-r2"}
     _run([str(Path(sys.executable).parent / "dvc"), "repro", "retrain-tcq-decoder-r2@q2"], copy, env)
     art = copy / "artifacts"
     first, second = art / "latents" / "tcq-q2.zarr", art / "latents" / "tcq-decoder-r2-q2.zarr"
@@ -170,8 +180,10 @@ def test_new_base_model_marks_every_lambda_and_dataset_after_it(repo: tuple[Path
 
 def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], tmp_path: Path) -> None:
     """SIGKILL a ``dvc repro`` in the middle of a training stage: a new ``dvc repro`` continues it from
-    its last checkpoint, and the outputs of other stages are untouched. It runs on a copy of the
-    module's repo, which the tests after it then find as the fixture made it."""
+    its last checkpoint, and the outputs of other stages are untouched. Killed again, and with a
+    parameter changed, the stage starts afresh although the killed run's state is there (and leaves
+    none behind). It runs on a copy of the module's repo, which the tests after it then find as the
+    fixture made it. (The same through torchrun's workers: tests/test_field_route.py.)"""
     import signal
     import time
 
@@ -187,24 +199,36 @@ def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], 
     params["pretrain"]["finetune"]["steps"] = 400
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     dvc = str(Path(sys.executable).parent / "dvc")
-    proc = subprocess.Popen([dvc, "repro", "-s", "pretrain-usq@q2"], cwd=path, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, step = time.monotonic() + 300, 0
-    while step < 4 and time.monotonic() < deadline:  # the work file of this run, past a few checkpoints
-        for f in work.glob("q2.*.ckpt"):
-            try:
-                step = read_checkpoint(f)["train_state"]["step"]
-            except Exception:  # noqa: BLE001 - being written
-                pass
-        time.sleep(0.05)
-    assert proc.poll() is None, "the stage ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not target.exists() and "pretrain-usq@q2" in _status(path, env)
+
+    def killed_midway() -> None:
+        proc = subprocess.Popen([dvc, "repro", "-s", "pretrain-usq@q2"], cwd=path, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline, step = time.monotonic() + 300, 0
+        while step < 4 and time.monotonic() < deadline:  # the work file of this run, past a few checkpoints
+            for f in work.glob("q2.*.ckpt"):
+                try:
+                    step = read_checkpoint(f)["train_state"]["step"]
+                except Exception:  # noqa: BLE001 - being written
+                    pass
+            time.sleep(0.05)
+        assert proc.poll() is None, "the stage ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not target.exists() and "pretrain-usq@q2" in _status(path, env)
+
+    killed_midway()
     _run([dvc, "repro", "-s", "pretrain-usq@q2"], path, env)
     _, obj = load_checkpoint(target, "cpu")
     assert obj["train_state"]["step"] == 400 and obj["train_state"]["resumed_at"][0] >= 4
     assert all(p.read_bytes() == data for p, data in others.items())
+    target.unlink()
+    killed_midway()
+    params["pretrain"]["finetune"]["lr"] = 0.0002  # another input: the killed run's state is not this run's
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    _run([dvc, "repro", "-s", "pretrain-usq@q2"], path, env)
+    state = read_checkpoint(target)["train_state"]
+    assert state["resumed_at"] == [] and state["step"] == 400
+    assert not list(work.glob("q2.*.ckpt")), "the other run's state was left behind"
 
 
 def test_latents_flow_on_a_dask_cluster_equals_the_default_runner(repo: tuple[Path, dict]) -> None:
