@@ -21,18 +21,18 @@ from lic.models import Hyperprior
 
 FORMAT = "lic-checkpoint"
 VERSION = 1
-# what a latent dataset depends on: all but g_s (a channel-context model's slice transforms cc too)
-ENCODER_PREFIXES = ("g_a.", "h_a.", "h_s.", "cc.", "entropy_bottleneck.", "gaussian_conditional.")
+DECODER_PREFIX = "g_s."  # the synthesis transform: the only part of a model that a latent dataset does not depend on
 
 
-def weights_fingerprint(state_dict: dict[str, torch.Tensor], prefixes: Iterable[str] | None = None) -> str:
+def weights_fingerprint(state_dict: dict[str, torch.Tensor], exclude: Iterable[str] = ()) -> str:
     """SHA-256 (hex) over names, dtypes, shapes and bytes of the tensors, sorted by name.
 
-    ``prefixes`` restricts it to part of the model, e.g. the encoder and hyper networks.
+    ``exclude``: name prefixes left out, e.g. :data:`DECODER_PREFIX` for what a dataset depends on.
     """
     h = hashlib.sha256()
+    exclude = tuple(exclude)
     for name in sorted(state_dict):
-        if prefixes is not None and not name.startswith(tuple(prefixes)):
+        if exclude and name.startswith(exclude):
             continue
         t = state_dict[name].detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())

@@ -41,7 +41,7 @@ import zarr
 from tqdm import tqdm
 
 from lic import __version__
-from lic.checkpoint import ENCODER_PREFIXES, load_checkpoint, weights_fingerprint
+from lic.checkpoint import DECODER_PREFIX, load_checkpoint, weights_fingerprint
 from lic.config import GRANULARITY, LATENT_STRIDE, LatentsConfig
 from lic.data import PatchSampler, folder_fingerprint, list_images
 from lic.errors import LicError
@@ -53,9 +53,11 @@ ARRAYS = ("x", "y", "y_hat", "indices", "means", "scales", "z_hat")
 
 
 def encoder_fingerprint(model: torch.nn.Module) -> str:
-    """SHA-256 of the weights a latent dataset depends on: ``g_a``, ``h_a``, ``h_s``, a context
-    model's slice transforms and the entropy models (everything but the decoder ``g_s``)."""
-    return weights_fingerprint(model.state_dict(), ENCODER_PREFIXES)
+    """SHA-256 of the weights a latent dataset depends on: every parameter and buffer of the model but
+    the decoder ``g_s``'s (``g_a``, ``h_a``, ``h_s``, the entropy models, and whatever context model
+    decides the means and scales of the indices: channel slices, spatial context and entropy
+    parameters), so that no hand-kept list can miss a part."""
+    return weights_fingerprint(model.state_dict(), (DECODER_PREFIX,))
 
 
 def lineage(checkpoint_fingerprint: str, parent: Path | None = None) -> dict[str, Any]:

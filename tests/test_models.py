@@ -179,6 +179,29 @@ def test_phase_4_on_a_spatial_context_model(tmp_path: Path, ar_ckpt: Path, train
             assert "context_drift" not in rec
 
 
+@pytest.mark.parametrize("part", ["context_prediction", "entropy_parameters"])
+def test_a_spatial_models_dataset_goes_stale_when_its_context_model_changes(tmp_path: Path, ar_ckpt: Path,
+                                                                          train_images: Path, part: str) -> None:
+    """The context prediction and the entropy parameters decide the means and scales of a spatial
+    model's indices: a change to either alone makes its latent dataset stale for phase 3."""
+    from lic.checkpoint import read_checkpoint, weights_fingerprint
+    from lic.config import LatentsConfig, RetrainConfig
+    from lic.errors import LicError
+    from lic.latents import make_latents
+    from lic.retrain import retrain
+
+    dataset = make_latents(ar_ckpt, tmp_path / "d.zarr", train_images, "usq",
+                           cfg=LatentsConfig(patches=2, patch_size=64, chunk=2), progress=False)
+    obj = read_checkpoint(ar_ckpt)
+    name = next(n for n in sorted(obj["state_dict"]) if n.startswith(part + ".") and n.endswith("weight"))
+    obj["state_dict"][name].view(-1)[0] += 1e-3
+    obj["fingerprint"] = weights_fingerprint(obj["state_dict"])
+    changed = tmp_path / "changed.ckpt"
+    torch.save(obj, changed)
+    with pytest.raises(LicError, match="stale"):
+        retrain(RetrainConfig("decoder", steps=1, batch_size=2), changed, dataset, tmp_path / "r.ckpt", progress=False)
+
+
 def test_the_online_pass_quantizes_as_the_coder_does(ar_ckpt: Path, photo: np.ndarray) -> None:
     """Phase 4's online pass (float32, position by position) chooses the coder's indices but for
     elements at a rounding boundary, and its stale pass rebuilds the coder's ``y_hat``."""
