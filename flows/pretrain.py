@@ -24,7 +24,7 @@ from flows.artifacts import progress
 from flows.common import (base, check_run, checkpoint, image_folder, load_params, main, model_section, publish,
                           seed_of, stage_inputs, with_seed, work_path)
 from lic.checkpoint import read_checkpoint
-from lic.config import ModelConfig, TrainConfig
+from lic.config import ModelConfig, TrainConfig, dump_training
 from lic.data import folder_fingerprint, list_images
 from lic.errors import LicError
 from lic.quantizers import QUANTIZERS
@@ -51,18 +51,12 @@ def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str,
 
 
 def torchrun(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, init: str | None, nproc: int) -> None:
-    """``torchrun --standalone --nproc-per-node NPROC -m lic train ...`` with the same configuration."""
-    qp = model_cfg.quantizer_params
+    """``torchrun --standalone --nproc-per-node NPROC -m lic train --config JSON ...``: the whole typed
+    configuration in one serialization (:func:`lic.config.dump_training`)."""
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "lic",
-            "train", "--lmbda", cfg.lmbda, "-o", out, "--resume", "--quantizer", model_cfg.quantizer,
-            "--steps", cfg.steps, "--channels", model_cfg.N, model_cfg.M, "--slices", model_cfg.slices,
-            "--context", model_cfg.context, "--images", images,
-            "--patch-size", cfg.patch_size, "--batch-size", cfg.batch_size, "--min-scale", cfg.min_scale,
-            "--lr", cfg.lr, "--seed", cfg.seed, "--checkpoint-every", cfg.checkpoint_every, "--device", cfg.device,
-            *(["--init", init] if init else []),
-            *(["--tcq-perturbation", qp["perturbation"]] if "perturbation" in qp else []),
-            *(["--tcq-delta", qp["delta"]] if "delta" in qp else [])]
-    proc = subprocess.run(list(map(str, args)), capture_output=True, text=True)
+            "train", "--config", dump_training(model_cfg, cfg), "--images", images, "-o", out, "--resume",
+            *(["--init", init] if init else [])]
+    proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode:
         raise LicError(f"torchrun training of {out} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
     get_run_logger().info(proc.stdout.strip())

@@ -20,7 +20,7 @@ import typer
 from lic import __version__
 from lic.config import (BD_METHODS, CLASSICAL_CODECS, CONTEXTS, DATA_DIR, KINDS, LAYOUTS, PERTURBATIONS, QUANTIZER_NAMES,
                         RETRAIN_MODES, STRATEGIES, WEIGHTINGS, ZOO, EvaluateConfig, LatentsConfig, ModelConfig,
-                        RetrainConfig, TrainConfig)
+                        RetrainConfig, TrainConfig, load_training)
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 
@@ -117,7 +117,8 @@ def data_get(
 
 @app.command()
 def train(
-    lmbda: float = typer.Option(..., "--lmbda", help="rate-distortion trade-off: loss = lmbda * 255^2 * MSE + bpp"),
+    lmbda: Optional[float] = typer.Option(None, "--lmbda", show_default=False,
+                                          help="rate-distortion trade-off: loss = lmbda * 255^2 * MSE + bpp (required)"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write (and resume from)"),
     quantizer: Quantizer = typer.Option(ModelConfig.quantizer, "--quantizer",
                                         help="quantizer the model is trained for (its training surrogate)"),
@@ -146,6 +147,10 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="continue from OUT if it exists"),
     init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     device: str = Device,
+    config: Optional[str] = typer.Option(None, "--config", hidden=True,
+                                         help="the whole model and training configuration as JSON "
+                                              "(lic.config.dump_training; the pipeline's torchrun workers): "
+                                              "replaces the model and training options"),
 ) -> None:
     """Phase 1: train a model end to end: a mean-scale hyperprior, or another kind (--kind)."""
     from lic.train import train as run
@@ -153,10 +158,17 @@ def train(
     qparams = {k: v for k, v in {"perturbation": tcq_perturbation, "delta": tcq_delta}.items() if v is not None}
     if qparams and quantizer != "tcq":
         raise LicError("--tcq-* options need --quantizer tcq")
-    model_cfg = ModelConfig(architecture=KINDS["channel-context" if slices else kind], N=channels[0], M=channels[1],
-                            quantizer=quantizer, quantizer_params=qparams, slices=slices, context=context)
-    cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size, min_scale=min_scale, lr=lr,
-                      seed=seed, checkpoint_every=checkpoint_every, device=device)
+    if config is not None:
+        model_cfg, cfg = load_training(config)
+        steps = cfg.steps
+    elif lmbda is None:
+        raise LicError("lic train needs --lmbda")
+    else:
+        model_cfg = ModelConfig(architecture=KINDS["channel-context" if slices else kind], N=channels[0],
+                                M=channels[1], quantizer=quantizer, quantizer_params=qparams, slices=slices,
+                                context=context)
+        cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size,
+                          min_scale=min_scale, lr=lr, seed=seed, checkpoint_every=checkpoint_every, device=device)
     m = run(model_cfg, cfg, _images(images, "train"), out, resume=resume, init=init)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,22 @@ class TrainConfig:
         """Learning rate at ``step`` (0-based): ``lr * 0.1^(number of drops passed)``."""
         passed = sum(step >= int(f * self.steps) for f in self.lr_drops)
         return self.lr * 0.1**passed
+
+
+def dump_training(model: ModelConfig, train: TrainConfig) -> str:
+    """A training run's whole typed configuration as one JSON text (``lic train --config``): what
+    torchrun's workers get, so that no field is lost in a hand-made flag list."""
+    return json.dumps({"model": model.to_dict(), "train": asdict(train)}, sort_keys=True)
+
+
+def load_training(text: str) -> tuple[ModelConfig, TrainConfig]:
+    """The inverse of :func:`dump_training`; one clear line for anything else."""
+    try:
+        data = json.loads(text)
+        model, train = data["model"], data["train"]
+    except (ValueError, TypeError, KeyError):
+        raise LicError("--config takes the JSON of a training run: {\"model\": {...}, \"train\": {...}}") from None
+    return ModelConfig.from_dict(model), _from_dict(TrainConfig, train, "training config")
 
 
 RETRAIN_MODES = ("decoder", "control", "hyper-decoder")

@@ -265,7 +265,8 @@ def test_latents_flow_on_a_dask_cluster_equals_the_default_runner(repo: tuple[Pa
 
 def test_pretrain_flow_launches_torchrun(repo: tuple[Path, dict]) -> None:
     """With ``distributed.nproc_per_node: 2`` the pretrain flow trains the base model with torchrun
-    (2 gloo processes); the checkpoint records both ranks."""
+    (2 gloo processes); the checkpoint records both ranks, and the model kind of ``params.yaml``
+    (a spatial context model here) reaches the workers with the rest of the configuration."""
     from lic.checkpoint import read_checkpoint
 
     path, env = repo
@@ -273,12 +274,15 @@ def test_pretrain_flow_launches_torchrun(repo: tuple[Path, dict]) -> None:
     kept = out.read_bytes()
     params = yaml.safe_load((path / "params.yaml").read_text())
     params["distributed"] = {"nproc_per_node": 2}
+    params["model"] = {"N": 16, "M": 16, "kind": "mbt2018"}
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     try:
         out.unlink()
         _run([sys.executable, "-m", "flows.pretrain", "usq", "base"], path, dict(env, OMP_NUM_THREADS="1"))
-        state = read_checkpoint(out)["train_state"]
-        assert state["world_size"] == 2 and state["step"] == TINY_PARAMS["pretrain"]["base"]["steps"]
+        obj = read_checkpoint(out)
+        assert obj["train_state"]["world_size"] == 2 and obj["train_state"]["step"] == TINY_PARAMS["pretrain"]["base"]["steps"]
+        assert obj["config"]["architecture"] == "mbt2018"
+        assert obj["train_state"]["train_config"]["batch_size"] == TINY_PARAMS["pretrain"]["recipe"]["batch_size"]
     finally:
         (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
         out.write_bytes(kept)
