@@ -42,7 +42,18 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """Learned image compression with real USQ/TCQ bitstreams."""
 
 
-Device = typer.Option(TrainConfig.device, "--device", help="torch device: cpu, cuda, cuda:1, ...")
+def _device(value: str) -> str:
+    if value == "cpu":
+        return value
+    from lic.machine import check_device
+
+    try:
+        return check_device(value)
+    except LicError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+Device = typer.Option(TrainConfig.device, "--device", callback=_device, help="torch device: cpu, cuda, cuda:1, ...")
 Images = typer.Option(None, "--images", help="folder of images (default: the bundled photos)")
 _TCQ_CODING = {  # keyword -> (the quantizer's parameter name, type, option)
     "tcq_states": ("states", Optional[Literal[4, 8]],
@@ -69,8 +80,16 @@ def tcq_coding_options(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> None:
+        from lic.quantizers import QuantizerParamsError
+
         given = {_TCQ_CODING[k][0]: kwargs.pop(k) for k in _TCQ_CODING}
-        command(**kwargs, tcq={k: v for k, v in given.items() if v is not None})
+        tcq = {k: v for k, v in given.items() if v is not None}
+        try:
+            command(**kwargs, tcq=tcq)
+        except QuantizerParamsError:
+            if not tcq:
+                raise
+            raise LicError("the --tcq-* options need --quantizer tcq (or a TCQ checkpoint)") from None
 
     wrapper.__signature__ = sig.replace(parameters=params + extra)  # type: ignore[attr-defined]
     return wrapper
@@ -147,10 +166,10 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="continue from OUT if it exists"),
     init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     device: str = Device,
-    config: Optional[str] = typer.Option(None, "--config", hidden=True,
-                                         help="the whole model and training configuration as JSON "
-                                              "(lic.config.dump_training; the pipeline's torchrun workers): "
-                                              "replaces the model and training options"),
+    config: Optional[str] = typer.Option(None, "--config", metavar="JSON",
+                                         help="the whole model and training configuration as JSON, as "
+                                              "lic.config.dump_training writes it (the pipeline's torchrun "
+                                              "workers get it so): replaces the model and training options"),
 ) -> None:
     """Phase 1: train a model end to end: a mean-scale hyperprior, or another kind (--kind)."""
     from lic.train import train as run
@@ -449,7 +468,8 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's usage errors
             ctx = getattr(exc, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-            print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+            message = exc.format_message().replace("Value error, ", "")  # typer's wording of a bad choice
+            print(f"error: {message}{hint}", file=sys.stderr)
             sys.exit(exc.exit_code)
         if os.environ.get("LIC_DEBUG"):
             raise

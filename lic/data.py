@@ -159,6 +159,8 @@ def load_image(path: Path, limit: int | None = None) -> tuple[np.ndarray, list[s
     """
     path = Path(path)
     limit = max_pixels() if limit is None else limit
+    if path.is_dir():
+        raise LicError(f"{path}: a folder, not an image (lic eval --images codes a folder)")
     if not path.is_file():
         raise LicError(f"{path}: no such file")
     if path.stat().st_size == 0:

@@ -47,6 +47,24 @@ def _version(package: str) -> str | None:
         return None
 
 
+def check_device(device: str) -> str:
+    """``device`` if this machine has it; else one clear :class:`~lic.errors.LicError` (a CUDA device
+    on a machine without CUDA, an index past the GPUs, a name torch does not know)."""
+    from lic.errors import LicError
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise LicError(f"{device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise LicError(f"{device}: this machine has no CUDA device (torch {torch.__version__}, "
+                           f"built for CUDA {torch.version.cuda or 'none'}); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise LicError(f"{device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
 def machine(device: str | torch.device | None = None) -> dict[str, Any]:
     """The record: Python and package versions, torch's thread count, the CPU, the kernel set torch's
     own CPU kernels use (``AVX512``, ``AVX2``, ...: ``ATEN_CPU_CAPABILITY`` pins it), the oneDNN ISA

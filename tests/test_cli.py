@@ -85,6 +85,26 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, tiny_ckpt: Path, other
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "l.zarr").exists()
 
 
+def test_the_cli_edges_say_what_is_wrong_in_one_line(tmp_path: Path, tiny_ckpt: Path, photo: np.ndarray,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """A device this machine lacks, TCQ's options on a USQ checkpoint, a folder given as an image, a
+    bad choice: one line each, exit 2, in the user's words rather than a validator's."""
+    src = _save(tmp_path / "in.png", photo)
+    out = ("-m", tiny_ckpt, "-o", tmp_path / "b.lic")
+    cases = {("compress", src, *out, "--device", "cuda:99"): "CUDA device",  # cuda:99 on a machine with GPUs too
+             ("compress", src, *out, "--device", "gpu"): "is not a torch device",
+             ("compress", src, *out, "--tcq-lambda", "0.1"): "the --tcq-* options need --quantizer tcq",
+             ("eval", "-m", tiny_ckpt, "--images", tmp_path, "-o", tmp_path / "r.json", "--tcq-states", "4"):
+                 "the --tcq-* options need --quantizer tcq",
+             ("compress", tmp_path, *out): "a folder, not an image",
+             ("train", "--lmbda", "0.01", "-o", tmp_path / "t.ckpt", "--kind", "bogus"): "'bogus' is not one of"}
+    for args, words in cases.items():
+        assert run_cli(*args) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0] and "Value error" not in err[0], (args, err)
+    assert not (tmp_path / "b.lic").exists()
+
+
 def test_bad_option_is_usage_error(capsys: pytest.CaptureFixture) -> None:
     assert run_cli("compress") == 2
 
@@ -136,12 +156,13 @@ def test_cli_defaults_are_the_config_defaults() -> None:
     for path, cls in ((("train",), TrainConfig), (("retrain",), RetrainConfig), (("latents", "make"), LatentsConfig)):
         options = defaults(*path)
         for f in dataclasses.fields(cls):
-            if f.name in options and f.default is not dataclasses.MISSING:
+            if f.name in options and options[f.name] is not None and f.default is not dataclasses.MISSING:
                 assert options[f.name] == f.default, f"{' '.join(path)} --{f.name}"
                 checked += 1
     train = defaults("train")
     assert (train["quantizer"], tuple(train["channels"])) == (ModelConfig.quantizer, (ModelConfig.N, ModelConfig.M))
     assert defaults("eval")["qualities"] == ",".join(map(str, EvaluateConfig.qualities))
+    assert train["lmbda"] is None  # required, unless --config gives the whole configuration
     assert checked >= 16
 
 

@@ -14,6 +14,10 @@ from lic.quantizers.usq import USQ
 QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ, TCQ)}  # lic.config.QUANTIZER_NAMES
 
 
+class QuantizerParamsError(LicError):
+    """Parameters that the named quantizer does not take (e.g. TCQ's given to USQ)."""
+
+
 def make_quantizer(name: str, conditional: GaussianConditional, sensitivity: Sensitivity | None = None,
                    **params: Any) -> Quantizer:
     """The quantizer called ``name``, bound to ``conditional``; ``params`` as its ``params()`` gives them.
@@ -30,7 +34,7 @@ def make_quantizer(name: str, conditional: GaussianConditional, sensitivity: Sen
     try:
         return cls(conditional, sensitivity, **params)
     except TypeError as exc:
-        raise LicError(f"bad parameters for quantizer {name!r}: {exc}") from None
+        raise QuantizerParamsError(f"bad parameters for quantizer {name!r}: {exc}") from None
 
 
 def quantizer_from_header(code: int, packed: bytes, conditional: GaussianConditional) -> Quantizer:
