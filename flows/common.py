@@ -18,6 +18,7 @@ from prefect import get_run_logger
 from lic.config import DATA_DIR, Family, RetrainPlan
 from lic.download import registry
 from lic.errors import LicError
+from lic.quantizers import QUANTIZERS
 
 PARAMS = Path("params.yaml")
 DATA = DATA_DIR  # the data sets the pipeline gets: artifacts/data/<name>
@@ -171,10 +172,26 @@ def choose(value: str, allowed: Iterable[str], what: str) -> str:
     return value
 
 
-def check_run(quantizer: str, key: str, seed: str, quantizers: Iterable[str]) -> dict[str, Any]:
+# the quantizers with a training surrogate of their own: what a pipeline runs phases 1-4 for (RDOQ
+# trains with USQ's noise: it codes, but is not yet a pipeline family of its own)
+PIPELINE_QUANTIZERS = tuple(name for name, cls in QUANTIZERS.items() if cls.shares_surrogate_of is None)
+
+
+def quantizers(params: dict[str, Any]) -> list[str]:
+    """``params.yaml``'s ``quantizers``: what every loop of the pipeline runs, in ``dvc.yaml`` and in
+    the Prefect flow alike (both read them here)."""
+    names = [str(q) for q in params.get("quantizers", PIPELINE_QUANTIZERS)]
+    for q in names:
+        choose(q, PIPELINE_QUANTIZERS, "quantizer")
+    if not names or len(set(names)) < len(names):
+        raise LicError(f"quantizers must list some of {', '.join(PIPELINE_QUANTIZERS)} once each, got {names}")
+    return names
+
+
+def check_run(quantizer: str, key: str, seed: str) -> dict[str, Any]:
     """Check a run's quantizer, lambda key and seed against ``params.yaml``; returns the params."""
     p = load_params()
-    choose(quantizer, quantizers, "quantizer")
+    choose(quantizer, quantizers(p), "quantizer")
     choose(key, p["lmbdas"], "lambda key")
     seed_of(p, seed)
     return p

@@ -8,12 +8,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import evaluation_table
-from flows.common import checkpoint, choose, evaluation, image_folder, load_params, main, seed_of, tcq_coding, variants
+from flows.common import (checkpoint, choose, evaluation, image_folder, load_params, main, quantizers, seed_of,
+                          tcq_coding, variants)
 from lic.config import EvaluateConfig
 from lic.data import list_images
 from lic.errors import LicError
 from lic.evaluate import evaluate_checkpoints, evaluate_codec
-from lic.quantizers import QUANTIZERS
 
 
 @task(cache_policy=NO_CACHE)  # writes an artifact: never skipped by input caching
@@ -42,7 +42,7 @@ def check(variant: str, seed: str = "0") -> None:
     have no seed); ``seed`` one of its ``seeds``."""
     p = load_params()
     codecs = EvaluateConfig(**p["evaluate"]).codecs
-    choose(variant, [f"{q}-{v}" for q in QUANTIZERS for v in variants(q, p)] + list(codecs), "model family or codec")
+    choose(variant, [f"{q}-{v}" for q in quantizers(p) for v in variants(q, p)] + list(codecs), "model family or codec")
     if seed_of(p, seed) and variant in codecs:
         raise LicError(f"{variant} is a classical anchor: it has no seed")
 

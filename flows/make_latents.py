@@ -25,7 +25,6 @@ from lic.checkpoint import read_checkpoint
 from lic.config import Family, LatentsConfig
 from lic.data import folder_fingerprint, list_images
 from lic.latents import make_latents as make
-from lic.quantizers import QUANTIZERS
 
 
 @task(retries=1, cache_policy=NO_CACHE)  # a shard resumes chunk by chunk
@@ -40,7 +39,7 @@ def quantize_shard(ckpt: str, out: str, images: str, quantizer: str, qparams: di
 
 
 def check(quantizer: str, key: str, seed: str = "0", family: str = "") -> None:
-    p = check_run(quantizer, key, seed, QUANTIZERS)
+    p = check_run(quantizer, key, seed)
     if family:
         later = [f.name for f in retrain_plan(p).families(quantizer) if f.new_latents]
         choose(family, later, f"later-round family for {quantizer}")

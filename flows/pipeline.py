@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import UnfinishedRun
 from prefect.futures import PrefectFuture, wait
 
-from flows.common import data_sets, load_params, main, retrain_plan, variants
+from flows.common import data_sets, load_params, main, quantizers, retrain_plan, variants
 from flows.data import data
 from flows.evaluate import evaluate
 from flows.make_latents import make_latents
@@ -92,7 +92,7 @@ def pipeline() -> str:
         base = [] if "zoo" in p else [run("pretrain", "usq", "base", seed)]
         # the zoo profile imports each lambda's USQ base, and fine-tunes TCQ from it
         imported = {key: run("zoo", key) for key in p["lmbdas"]} if "zoo" in p else {}
-        for q in p["quantizers"]:
+        for q in quantizers(p):
             family: dict[str, list[PrefectFuture]] = {kind: [] for kind in variants(q, p)}
             for key in p["lmbdas"]:
                 start = [imported[key]] if imported else base

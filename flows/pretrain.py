@@ -27,7 +27,6 @@ from lic.checkpoint import read_checkpoint
 from lic.config import ModelConfig, TrainConfig, dump_training
 from lic.data import folder_fingerprint, list_images
 from lic.errors import LicError
-from lic.quantizers import QUANTIZERS
 from lic.train import train
 
 
@@ -70,7 +69,7 @@ def check(quantizer: str, key: str, seed: str = "0") -> None:
     if "zoo" in p and (quantizer != "tcq" or key == "base"):
         raise LicError("the zoo profile imports its USQ bases (python -m flows.zoo KEY); only tcq KEY trains here")
     if key != "base":
-        check_run(quantizer, key, seed, QUANTIZERS)
+        check_run(quantizer, key, seed)
     elif quantizer != "usq":
         raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
     else:

@@ -16,7 +16,6 @@ from flows.common import (check_run, checkpoint, choose, load_params, main, publ
 from lic.checkpoint import read_checkpoint
 from lic.config import Family, RetrainConfig, RetrainPlan
 from lic.latents import open_latents
-from lic.quantizers import QUANTIZERS
 from lic.retrain import retrain as run
 
 
@@ -33,7 +32,7 @@ def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
 
 
 def check(family: str, quantizer: str, key: str, seed: str = "0") -> None:
-    p = check_run(quantizer, key, seed, QUANTIZERS)
+    p = check_run(quantizer, key, seed)
     choose(family, variants(quantizer, p)[1:], f"retraining family for {quantizer}")
 
 

@@ -19,12 +19,11 @@ from typing import Any
 
 import yaml
 
-from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, data_sets, eval_dir, evaluation, family,
+from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, data_sets, eval_dir, evaluation, family, quantizers,
                           latents, load_params, source, variants)
 from flows.deps import code_deps
 from lic.config import RetrainPlan
 from lic.errors import LicError
-from lic.quantizers import QUANTIZERS
 from lic.comparisons import METRICS
 from lic.report import CURVES, METRICS_JSON, PER_IMAGE, PLOTS, README, TABLE_CSV, TABLE_MD
 
@@ -97,7 +96,7 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
     else:
         out.append(Stage(f"pretrain-base{tag}", "pretrain", ("usq", "base", *arg), deps=(TRAIN,),
                          params=(*model, "pretrain.recipe", "pretrain.base", *ddp), outs=(str(base(seed)),)))
-    for q in QUANTIZERS:
+    for q in quantizers(params):
         if zoo and q == "usq":
             continue
         init = str(checkpoint("usq", "base", "${key}")) if zoo else str(base(seed))
@@ -106,14 +105,14 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
                          deps=(TRAIN, init),
                          params=(*model, "pretrain.recipe", "pretrain.finetune", "lmbdas.${key}", *tcq, *ddp),
                          outs=(str(checkpoint(q, "base", "${key}", seed)),)))
-    for q in QUANTIZERS:
+    for q in quantizers(params):
         out.append(Stage(f"latents-{q}{tag}", "make_latents", (q, "${key}", *arg), foreach="${lmbdas}",
                          deps=(TRAIN, str(checkpoint(q, "base", "${key}", seed))),
                          params=(*LATENTS_PARAMS, *(("tcq.code",) if q == "tcq" else ())),
                          outs=(str(latents(q, "${key}", seed)),)))
     plan, run_keys = RetrainPlan.split(params.get("retrain", {}))
     run_params = tuple(f"retrain.{k}" for k in run_keys)  # not strategies or rounds: those add families
-    for q in QUANTIZERS:
+    for q in quantizers(params):
         ckpt = checkpoint(q, "${item.mode}", "${item.key}", seed)
         first = [f.name for f in plan.families(q) if f.round == 1]
         out.append(Stage(f"retrain-{q}{tag}", "retrain", ("${item.mode}", q, "${item.key}", *arg),
@@ -130,7 +129,7 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
             out.append(Stage(f"retrain-{q}-{fam.name}{tag}", "retrain", (fam.name, q, "${key}", *arg),
                              foreach="${lmbdas}", deps=(str(start), str(data)), params=run_params, outs=(str(ckpt),),
                              uncached=(str(ckpt.with_suffix(".json")),)))
-    for q in QUANTIZERS:
+    for q in quantizers(params):
         result = evaluation(f"{q}-${{item}}", seed)
         out.append(Stage(f"evaluate-{q}{tag}", "evaluate", (f"{q}-${{item}}", *arg), foreach=list(variants(q, params)),
                          deps=(TEST, str(family(q, "${item}", seed))),
@@ -160,7 +159,7 @@ def plots(params: dict[str, Any]) -> list[dict[str, Any]]:
     """The RD curves as DVC plots: x bpp, y PSNR (and MS-SSIM), one line per family (the report's
     ``curves/<family>.csv``), so that ``dvc plots diff`` draws two experiments' curves in one plot."""
     folder = REPORTS / str(params.get("profile", "custom")) / CURVES
-    families = [f"{q}-{v}" for q in QUANTIZERS for v in variants(q, params)]
+    families = [f"{q}-{v}" for q in quantizers(params) for v in variants(q, params)]
     families += list((params.get("evaluate") or {}).get("codecs", []))
     return [{f"rd-{name}": {"template": "linear", "x": "bpp",
                             "y": {str(folder / f"{f}.csv"): column for f in families},

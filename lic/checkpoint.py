@@ -102,6 +102,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Hyp
     except (RuntimeError, KeyError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LicError(f"{path}: weights do not match config N={config.N} M={config.M} ({detail[:200]})") from None
+    model.lmbda = training_lambda(obj)
     return model.to(device).eval(), obj
 
 

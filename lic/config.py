@@ -35,7 +35,7 @@ ZOO_KINDS = {"bmshj2018-hyperprior": "scale-hyperprior", "mbt2018-mean": "mean-s
 ZOO = tuple(ZOO_KINDS)
 CONTEXTS = ("perturbed", "quantized")  # what earlier slices give later ones in a channel-context model's training
 # the choices of the quantizers' parameters (lic.quantizers), here so that the command line lists them cheaply
-QUANTIZER_NAMES = ("usq", "tcq")  # lic.quantizers.QUANTIZERS, in this order
+QUANTIZER_NAMES = ("usq", "tcq", "rdoq")  # lic.quantizers.QUANTIZERS, in this order
 LAYOUTS = ("channel", "position", "single", "row")  # TCQ: what one trellis runs over; the index is the header's
 PERTURBATIONS = ("switch", "uniform", "union")  # TCQ's training surrogates
 WEIGHTINGS = ("decoder", "none")  # TCQ: the search's distortion weights

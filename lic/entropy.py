@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from compressai.entropy_models import EntropyModel
 
 from lic.compat import RansDecoder, RansEncoder, cdf_tables
 from lic.errors import LicError
+
+ESCAPE_BYPASS_BITS = 8.0  # the least a bypass-coded escape value costs in CompressAI's rANS
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,19 @@ class StreamDecoder:
         values = self.rans.decode_stream(indexes.reshape(-1).int().tolist(), tables.cdfs, tables.lengths,
                                          tables.offsets)
         return torch.tensor(values, dtype=torch.int32)
+
+
+def symbol_bits(model: EntropyModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the rANS coder spends on each symbol of each row of ``model``'s tables, as an RD search
+    reads it: ``bits[row, j] = -log2 P(j)`` from the quantized CDF (64 where ``P = 0``), the escape
+    column ``n[row]`` plus :data:`ESCAPE_BYPASS_BITS`; the rows' ``offsets`` and regular symbol
+    counts ``n``. A value ``v`` is symbol ``v - offsets[row]``; outside ``[0, n)`` it escapes."""
+    cdf_t, lengths, offsets = cdf_tables(model)
+    cdf = cdf_t.numpy().astype(np.float64)
+    n = lengths.numpy().astype(np.int64) - 2
+    prob = np.diff(cdf, axis=1) / float(1 << model.entropy_coder_precision)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bits = -np.log2(np.where(prob > 0, prob, np.nan))
+    bits = np.nan_to_num(bits, nan=64.0)
+    bits[np.arange(len(n)), n] += ESCAPE_BYPASS_BITS
+    return bits, offsets.numpy().astype(np.int64), n

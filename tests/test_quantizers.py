@@ -118,3 +118,48 @@ def test_online_rate_holds_means_near_y(model: Hyperprior, name: str, params: di
     toward_y = torch.sign(y - means.detach())
     assert (means.grad * toward_y < 0).float().mean() > 0.9  # descending moves means toward y
     assert scales.grad is not None and scales.grad.abs().sum() > 0
+
+
+def test_rdoq_never_costs_more_than_rounding_and_saves_real_bytes(model: Hyperprior, latent: dict) -> None:
+    """Element by element, RDOQ's index costs no more ``w (r - k)^2 + lambda bits`` than rounding's, and
+    some differ; at a large lambda its real stream is shorter than rounding's."""
+    y, means, scales = latent["y"], latent["means"], latent["scales"]
+    usq = model.quantizer_for("usq")
+    rounded = usq.quantize(y, means, scales)
+    for lam in (model.search_lambda(), 0.5):
+        q = model.quantizer_for("rdoq", lambda_rdoq=lam)
+        k = q.quantize(y, means, scales)
+        assert (q.costs(y, means, scales, k) <= q.costs(y, means, scales, rounded)).all()
+        assert (k.abs() <= rounded.abs()).all()  # only toward zero
+    assert (k != rounded).any()
+    assert len(usq.encode(k, scales)) < len(usq.encode(rounded, scales))
+
+
+def test_a_rdoq_stream_is_a_usq_stream_and_decodes_to_the_encoders_reconstruction(tiny_ckpt: Path) -> None:
+    from lic import bitstream
+    from lic.codec import Codec
+
+    codec = Codec.from_checkpoint(tiny_ckpt)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (96, 130, 3), dtype=np.uint8)
+    q = codec.quantizer("rdoq", lambda_rdoq=0.3)
+    out = codec.encode(rgb, q, with_recon=True)
+    header = bitstream.unpack(out.data, 10**7)[0]
+    assert header.quantizer == make_quantizer("usq", codec.model.gaussian_conditional).code and header.qparams == b""
+    assert np.array_equal(codec.decode(out.data), out.recon)
+    assert out.data != codec.encode(rgb, codec.quantizer("usq")).data  # the decisions differ from rounding
+
+
+def test_the_search_lambda_follows_the_models_lagrangian(model: Hyperprior) -> None:
+    """``lambda_search = 3 / (lmbda * 255^2 * G)``; a model derives it from its training lambda and its
+    decoder's mean gain, and the RDOQ it builds without a lambda takes it."""
+    from lic.quantizers import search_lambda
+
+    assert search_lambda(0.013, 0.02) == pytest.approx(3 / (0.013 * 255**2 * 0.02), rel=1e-12)
+    assert search_lambda(0.026, 0.02) == pytest.approx(search_lambda(0.013, 0.02) / 2, rel=1e-12)
+    assert model.lmbda == 0.01  # the tiny checkpoint's training lambda
+    gain = float(model.channel_gains().mean())
+    assert model.decoder_gain() == pytest.approx(gain, rel=1e-6)
+    assert model.quantizer_for("rdoq").lambda_rdoq == pytest.approx(3 / (0.01 * 255**2 * gain), rel=1e-6)
+    with pytest.raises(LicError, match="needs its search lambda"):
+        make_quantizer("rdoq", model.gaussian_conditional)

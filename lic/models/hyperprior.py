@@ -21,7 +21,8 @@ from torch import Tensor
 from torch.func import functional_call
 
 from lic.config import ModelConfig
-from lic.quantizers import Quantizer, make_quantizer
+from lic.errors import LicError
+from lic.quantizers import QUANTIZERS, Quantizer, make_quantizer, search_lambda
 
 MEANS_GRID = 2.0**-16  # means are snapped to this grid at coding time
 
@@ -58,6 +59,7 @@ class CodingModel:
     (:meth:`hyper_synthesis` in training, :meth:`hyper_parameters` at coding time)."""
 
     CHANNELS = ("N", "M")  # the constructor arguments of the CompressAI class
+    lmbda: float | None = None  # the lambda it was trained at, where its checkpoint records one (load_checkpoint)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(**{name: getattr(config, name) for name in self.CHANNELS})
@@ -69,14 +71,24 @@ class CodingModel:
         """The model's own quantizer, or another one on the same entropy model.
 
         Parameters not given default to the checkpoint's (for its own quantizer), then to the
-        quantizer's own defaults; a decoder-weighted search gets :meth:`decoder_sensitivity`.
+        quantizer's own defaults; a decoder-weighted search gets :meth:`decoder_sensitivity`, and a
+        search lambda (``lambda_param``) not given is :meth:`search_lambda`.
         """
         own = self.config
         name = name or own.quantizer
         if name == own.quantizer and not params:
             return self.quantizer
         params = {**(own.quantizer_params if name == own.quantizer else {}), **params}
+        derived = getattr(QUANTIZERS.get(name), "lambda_param", None)
+        if derived and derived not in params:
+            params[derived] = self.search_lambda()
         return make_quantizer(name, self.gaussian_conditional, self.decoder_sensitivity, **params)
+
+    def search_lambda(self) -> float:
+        """:func:`lic.quantizers.search_lambda` of this model: its training lambda and the mean gain of ``g_s``."""
+        if self.lmbda is None:
+            raise LicError("this checkpoint records no training lambda: give the search's lambda (lambda_rdoq)")
+        return search_lambda(self.lmbda, self.decoder_gain())
 
     def analyze(self, x: Tensor) -> dict[str, Any]:
         """The encoder's front half, shared by coding, latent datasets and benchmarks.
@@ -132,22 +144,35 @@ class CodingModel:
                 gains += g.pow(2) / probes
         return gains.detach()
 
-    def channel_sensitivity(self, size: int = 16, probes: int = 8, seed: int = 0) -> Tensor:
-        """Per-channel squared gain of ``g_s`` (pixel error per unit latent error), mean 1:
+    def channel_gains(self, size: int = 16, probes: int = 8, seed: int = 0) -> Tensor:
+        """Per-channel squared gain of ``g_s`` (pixel error per unit latent error, images in [0, 1]):
         :meth:`synthesis_gains` at ``y_hat = 0`` on ``probes`` latents of ``size x size``, averaged
         per channel."""
         device = next(self.parameters()).device
         gain = self.synthesis_gains(torch.zeros(probes, self.M, size, size, device=device), seed=seed)
-        gain = gain.mean(dim=(0, 2, 3))
+        return gain.mean(dim=(0, 2, 3))
+
+    def channel_sensitivity(self, size: int = 16, probes: int = 8, seed: int = 0) -> Tensor:
+        """:meth:`channel_gains` scaled to mean 1."""
+        gain = self.channel_gains(size, probes, seed)
         return gain / gain.mean()
 
-    def decoder_sensitivity(self) -> Tensor:
-        """:meth:`channel_sensitivity`, cached until ``g_s``'s weights change (TCQ's search weights)."""
+    def _gains(self) -> tuple[Tensor, float]:
+        """:meth:`channel_sensitivity` and the mean gain, cached until ``g_s``'s weights change."""
         key = _weights_key(self.g_s)
         if getattr(self, "_sensitivity_key", None) != key:
-            self._sensitivity = self.channel_sensitivity()
+            gain = self.channel_gains()
+            self._sensitivity, self._gain = gain / gain.mean(), float(gain.mean())
             self._sensitivity_key = key
-        return self._sensitivity
+        return self._sensitivity, self._gain
+
+    def decoder_sensitivity(self) -> Tensor:
+        """:meth:`channel_sensitivity`, cached until ``g_s``'s weights change (the searches' weights)."""
+        return self._gains()[0]
+
+    def decoder_gain(self) -> float:
+        """The mean of :meth:`channel_gains` (what :meth:`search_lambda` scales by), cached likewise."""
+        return self._gains()[1]
 
     def code_latents(self, a: dict[str, Any], q: Quantizer) -> dict[str, Tensor]:
         """Quantize the front half's ``a["y"]``: ``indices``, ``y_hat``, and the ``means`` and ``scales``

@@ -1,4 +1,5 @@
-"""Latent quantizers behind one interface, USQ and TCQ, and the one factory that builds them."""
+"""Latent quantizers behind one interface, USQ, RDOQ (USQ's stream, rate-distortion optimized
+decisions) and TCQ, and the one factory that builds them."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from compressai.entropy_models import GaussianConditional
 
 from lic.errors import LicError
 from lic.quantizers.base import Quantizer, Sensitivity
+from lic.quantizers.rdoq import RDOQ, search_lambda
 from lic.quantizers.tcq import TCQ
 from lic.quantizers.usq import USQ
 
-QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ, TCQ)}  # lic.config.QUANTIZER_NAMES
+# lic.config.QUANTIZER_NAMES; a header's quantizer id names the first with that code (RDOQ writes USQ streams)
+QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ, TCQ, RDOQ)}
 
 
 class QuantizerParamsError(LicError):
@@ -52,4 +55,5 @@ def quantizer_from_header(code: int, packed: bytes, conditional: GaussianConditi
     return q
 
 
-__all__ = ["Quantizer", "Sensitivity", "USQ", "TCQ", "QUANTIZERS", "make_quantizer", "quantizer_from_header"]
+__all__ = ["Quantizer", "Sensitivity", "USQ", "TCQ", "RDOQ", "QUANTIZERS", "QuantizerParamsError", "make_quantizer",
+           "quantizer_from_header", "search_lambda"]

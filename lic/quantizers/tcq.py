@@ -30,12 +30,11 @@ from torch import Tensor
 from lic import trellis, trellis_torch
 from lic.compat import cdf_tables, pmf_to_quantized_cdf, set_cdf_tables, standard_cumulative
 from lic.config import LAYOUTS, PERTURBATIONS, WEIGHTINGS
-from lic.entropy import CdfTables, StreamDecoder, encode_symbols
+from lic.entropy import CdfTables, StreamDecoder, encode_symbols, symbol_bits
 from lic.errors import LicError
 from lic.quantizers.base import Quantizer, Sensitivity
 
 _PARAMS = struct.Struct(">ffBBI")
-_ESCAPE_BYPASS_BITS = 8.0  # the least a bypass-coded escape value costs in CompressAI's rANS
 _TAIL = 6.11  # standard deviations covered by the tables (tail mass about 1e-9), as CompressAI
 
 
@@ -97,21 +96,13 @@ class TCQConditional(GaussianConditional):
         return zlib.crc32(cdf.numpy().tobytes() + offsets.numpy().tobytes())
 
     def code_lengths(self) -> dict[str, np.ndarray]:
-        """Bits of every symbol of every row, as the Viterbi search reads them."""
+        """Bits of every symbol of every row, as the Viterbi search reads them (:func:`lic.entropy.symbol_bits`)."""
         S = len(self.scale_table)
-        cdf_t, lengths, offsets = cdf_tables(self)
-        cdf = cdf_t.numpy().astype(np.float64)
-        n = lengths.numpy().astype(np.int64) - 2  # regular symbols per row
-        prob = np.diff(cdf, axis=1) / float(1 << self.entropy_coder_precision)
-        with np.errstate(divide="ignore"):
-            bits = -np.log2(np.where(prob > 0, prob, np.nan))
-        bits = np.nan_to_num(bits, nan=64.0)
-        rows = np.arange(len(n))
-        bits[rows, n] += _ESCAPE_BYPASS_BITS  # the escape symbol's column: the value follows in bypass
+        bits, offsets, n = symbol_bits(self)
         return {
             "bits_p": np.ascontiguousarray(bits[: 2 * S, :2]),
             "bits_m": np.ascontiguousarray(bits[2 * S :]),
-            "m_offset": offsets.numpy()[2 * S :].astype(np.int64),
+            "m_offset": offsets[2 * S :],
             "m_len": np.ascontiguousarray(n[2 * S :]),
         }
 

@@ -1,0 +1,112 @@
+"""USQ with rate-distortion optimized decisions (RDOQ): a USQ stream whose indices are chosen by
+``D + lambda R`` instead of rounding.
+
+Each residual ``r = y - means`` takes the cheapest of ``round(r)``, one step toward zero and 0 by
+
+    J(k) = w_c (r - k)^2 + lambda_rdoq * bits(k | sigma),
+
+``bits`` the code length of ``k`` in the model's own USQ tables (:func:`lic.entropy.symbol_bits`),
+``w_c`` the decoder's sensitivity of channel ``c`` (mean 1, as TCQ's search weights its errors).
+The decoder is USQ's: the header names USQ, and ``y_hat = means + k`` as for rounding.
+
+The search's ``lambda_rdoq`` follows from the model's own Lagrangian (:func:`search_lambda`).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Any
+
+import torch
+from compressai.entropy_models import GaussianConditional
+from torch import Tensor
+
+from lic.config import WEIGHTINGS
+from lic.entropy import symbol_bits
+from lic.errors import LicError
+from lic.quantizers.base import Sensitivity
+from lic.quantizers.usq import USQ
+
+PIXEL_SCALE = 255.0  # CompressAI's distortion term: lmbda * 255^2 * MSE of images in [0, 1]
+
+
+def search_lambda(lmbda: float, gain: float) -> float:
+    """The rate weight of a search whose distortion is ``w_i dy_i^2`` (``w`` of mean 1), from the
+    model's Lagrangian.
+
+    Training minimizes, per image of ``H x W`` pixels, ``L = lmbda 255^2 MSE + bits / (H W)``. To
+    first order a latent error ``dy_i`` adds ``G_i dy_i^2 / (3 H W)`` to the MSE of the 3 colour
+    planes, ``G_i = ||d g_s / d y_i||^2``. Multiplied by ``3 H W / (lmbda 255^2 G)``, ``G`` the mean
+    gain and ``w_i = G_i / G``:
+
+        sum_i w_i dy_i^2 + lambda_search * bits,    lambda_search = 3 / (lmbda * 255^2 * G).
+    """
+    if not (lmbda > 0 and gain > 0 and math.isfinite(lmbda) and math.isfinite(gain)):
+        raise LicError(f"the search lambda needs a positive model lambda and decoder gain, got {lmbda} and {gain}")
+    return 3.0 / (lmbda * PIXEL_SCALE**2 * gain)
+
+
+class RDOQ(USQ):
+    """USQ whose indices minimize ``w_c (r - k)^2 + lambda_rdoq * bits`` among ``round(r)``, one step
+    toward zero and 0; trained with USQ's noise, decoded by USQ."""
+
+    name = "rdoq"
+    code = USQ.code  # a USQ stream: any USQ decoder reads it
+    lambda_param = "lambda_rdoq"  # what CodingModel.quantizer_for derives from the model when not given
+    shares_surrogate_of = "usq"  # USQ's models are its models: it trains with the same noise
+
+    def __init__(self, conditional: GaussianConditional, sensitivity: Sensitivity | None = None,
+                 lambda_rdoq: float | None = None, weighting: str = "decoder") -> None:
+        super().__init__(conditional, sensitivity)
+        if lambda_rdoq is None:
+            raise LicError("rdoq needs its search lambda (lambda_rdoq); a model's quantizer_for derives it from "
+                           "the model's training lambda")
+        if not (lambda_rdoq >= 0 and math.isfinite(lambda_rdoq)):
+            raise LicError(f"lambda_rdoq must be a non-negative number, got {lambda_rdoq}")
+        if weighting not in WEIGHTINGS:
+            raise LicError(f"unknown RDOQ weighting {weighting!r}; choose one of {WEIGHTINGS}")
+        self.lambda_rdoq, self.weighting = float(lambda_rdoq), weighting
+
+    def params(self) -> dict[str, Any]:
+        return {"lambda_rdoq": self.lambda_rdoq, "weighting": self.weighting}
+
+    @property
+    def uses_sensitivity(self) -> bool:
+        return self.weighting == "decoder"
+
+    @cached_property
+    def _tables(self) -> tuple[Tensor, Tensor, Tensor]:
+        bits, offsets, n = symbol_bits(self.conditional)
+        return torch.from_numpy(bits), torch.from_numpy(offsets), torch.from_numpy(n)
+
+    def bits(self, k: Tensor, scales: Tensor) -> Tensor:
+        """Code length (float64) of each index ``k`` under its element's scale, escapes at their least."""
+        bits, offsets, n = (t.to(k.device) for t in self._tables)
+        row = self.table_indexes(scales).long().expand_as(k)
+        symbol = k.long() - offsets[row]
+        column = torch.where((symbol >= 0) & (symbol < n[row]), symbol, n[row])
+        return bits[row, column]
+
+    def weights(self, y: Tensor) -> Tensor:
+        """Each element's weight of its squared error (float64, broadcast over ``y``)."""
+        if self.weighting == "none":
+            return torch.ones((), dtype=torch.float64, device=y.device)
+        if self.sensitivity is None:
+            raise LicError("RDOQ weighting 'decoder' needs the model's decoder: build the quantizer with "
+                           "CodingModel.quantizer_for, or pass weighting='none'")
+        w = self.sensitivity().detach().to(y.device, torch.float64)
+        return w.reshape(1, -1, *([1] * (y.dim() - 2)))
+
+    def costs(self, y: Tensor, means: Tensor, scales: Tensor, k: Tensor) -> Tensor:
+        """``J(k) = w_c (r - k)^2 + lambda_rdoq * bits(k | sigma)`` of every element (float64)."""
+        r = (y - means).double()
+        return self.weights(y) * (r - k.double()) ** 2 + self.lambda_rdoq * self.bits(k, scales)
+
+    def quantize(self, y: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        rounded = super().quantize(y, means, scales).long()
+        candidates = torch.stack([rounded, rounded - torch.sign(rounded), torch.zeros_like(rounded)])
+        cost = torch.stack([self.costs(y, means, scales, k) for k in candidates])
+        best = cost.argmin(dim=0, keepdim=True)  # the first of equal costs: rounding wins its ties
+        return candidates.gather(0, best)[0].to(torch.int32)
+
