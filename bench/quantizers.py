@@ -12,7 +12,13 @@ lambda (time-sharing). The table gives RDOQ's rate (analytic tables) at each SNR
 against it, and each curve's distance from Shannon's ``R(D) = log2(SNR) / 2`` at 1, 2 and 3
 bits/element. The last line compares the fitted TCQ with the fitted RDOQ.
 
-    python bench/quantizers.py [--samples 19200] [--delta 0.5]
+With ``--model`` (a checkpoint per rate point) and ``--images``: the same quantizers on the models'
+own latents, encoder-only, with real bitstreams: BD-rates (PSNR and MS-SSIM) against USQ rounding,
+with paired bootstrap intervals over the images; RDOQ at its derived lambda and at ``--scales``
+times it (the sweep that checks the derivation).
+
+    python bench/quantizers.py [--samples 19200] [--delta 0.5 [0.75 ...]]
+    python bench/quantizers.py --model q1.ckpt --model q2.ckpt ... --images DIR [--scales 0.5 2]
 """
 
 from __future__ import annotations
@@ -20,13 +26,19 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from lic.bdrate import bd_rate_ci, load_per_image
 from lic.config import ModelConfig
+from lic.data import list_images
+from lic.errors import LicError
+from lic.evaluate import evaluate_checkpoints
 from lic.models import Hyperprior
 from lic.quantizers import TCQ, Quantizer, make_quantizer
 from lic.tables import fit
@@ -86,13 +98,54 @@ def gaps(curve: np.ndarray) -> list[float]:
     return [r * DB_PER_BIT - snr_at(curve, r) for r in RATES]
 
 
+def on_models(models: list[Path], images: Path, scales: list[float]) -> None:
+    """Every quantizer on the models' latents, encoder-only, against USQ rounding (module docstring)."""
+    from lic.checkpoint import load_checkpoint
+
+    files = list_images(images)
+    derived = [load_checkpoint(m)[0].search_lambda() for m in models]
+    runs: dict[str, tuple[str, list[dict]]] = {"usq": ("usq", [{}] * len(models)), "tcq": ("tcq", [{}] * len(models))}
+    for f in [1.0, *scales]:
+        runs[f"rdoq x{f:g}"] = ("rdoq", [{"lambda_rdoq": f * lam} for lam in derived])
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for name, (quantizer, params) in runs.items():  # one model at a time: RDOQ's lambda is each model's
+            evs = [evaluate_checkpoints([m], files, quantizer, name=name, progress=False, quantizer_params=p)
+                   for m, p in zip(models, params)]
+            ev = evs[0]
+            for other in evs[1:]:
+                ev.rows.extend(other.rows)
+            paths[name] = ev.write(Path(tmp) / f"{name.replace(' ', '_')}.json").with_suffix(".json")
+        print(f"{len(models)} models, {len(files)} images of {images}; derived RDOQ lambdas "
+              + ", ".join(f"{lam:.4f}" for lam in derived))
+        print("| quantizer | BD-rate PSNR, % | BD-rate MS-SSIM, % |")
+        print("|---|---|---|")
+        for name in runs:
+            if name == "usq":
+                continue
+            cells = []
+            for metric in ("psnr-rgb", "ms-ssim-rgb"):
+                try:
+                    cells.append(str(bd_rate_ci(load_per_image(paths["usq"], metric), load_per_image(paths[name], metric))))
+                except LicError as exc:  # a folded curve, too few images: said in the cell
+                    cells.append(f"n/a ({exc})")
+            print(f"| {name} | {cells[0]} | {cells[1]} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=19200, help="residuals per sigma (a multiple of 160)")
     ap.add_argument("--delta", type=float, nargs="+", default=[TCQ_DELTA],
                     help="TCQ's step delta; several: a sweep, the table and the last line for the first")
     ap.add_argument("--lambdas", type=float, nargs="+", default=LAMBDAS, help="the search lambdas swept")
+    ap.add_argument("--model", type=Path, action="append", help="a checkpoint per rate point (a trained model)")
+    ap.add_argument("--images", type=Path, help="with --model: the images coded")
+    ap.add_argument("--scales", type=float, nargs="*", default=[0.5, 2.0], help="with --model: RDOQ's lambda "
+                    "at these multiples of the derived one too")
     args = ap.parse_args()
+    if args.model:
+        on_models(args.model, args.images, args.scales)
+        return
     model = Hyperprior(ModelConfig(N=8, M=8))
     model.update(force=True)
     conditional = model.gaussian_conditional
