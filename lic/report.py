@@ -73,16 +73,22 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
     return [line.get_label() for line in ax.get_lines()]
 
 
-def git_commit() -> str:
-    """The commit the report is made at; "with uncommitted changes" when a tracked file other than what
-    the pipeline itself writes (``dvc.lock``, ``reports/``) differs from it."""
+def git_commit(profile: str | None = None) -> str:
+    """The commit the report is made at; "with uncommitted changes" when a tracked file differs from it,
+    other than what the pipeline itself writes: ``dvc.lock``, ``dvc.yaml`` (written for the profile by
+    ``python -m flows.stages``), ``reports/``, and ``params.yaml`` where it is ``profiles/<profile>.yaml``
+    as ``make run PROFILE=<profile>`` installs it."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock",
-                                ":!reports"], capture_output=True, text=True).stdout.strip()
-        return sha.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock",
+                                 ":!dvc.yaml", ":!reports"], capture_output=True, text=True).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    installed = Path("profiles") / f"{profile}.yaml"
+    if profile and installed.is_file() and Path("params.yaml").is_file() \
+            and Path("params.yaml").read_bytes() == installed.read_bytes():
+        status = [line for line in status if line[3:] != "params.yaml"]
+    return sha.stdout.strip() + (" (with uncommitted changes)" if status else "")
 
 
 def write_curves(results: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
@@ -181,7 +187,7 @@ def _readme(profile: str, results: dict, every: dict, overlay: dict, md: str, wa
     return [
         "# Reports",
         "",
-        f"Made by the `report` stage (`dvc repro`) with profile **{profile}** at commit `{git_commit()}`.",
+        f"Made by the `report` stage (`dvc repro`) with profile **{profile}** at commit `{git_commit(profile)}`.",
         "Images: the held-out test split; rates are real bitstream bytes; BD-rates use pchip",
         "interpolation over the shared quality range (negative = rate saved against the anchor).",
         f"Each BD-rate is that of the mean curves, with its {LEVEL:.0%} paired bootstrap interval over",

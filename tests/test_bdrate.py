@@ -230,17 +230,22 @@ def test_the_report_header_says_uncommitted_only_when_true(tmp_path: Path, monke
     for cmd in (["git", "init", "-q"], ["git", "add", "."], ["git", "-c", "user.name=t", "-c", "user.email=t@t",
                                                              "commit", "-qm", "x", "--allow-empty"]):
         subprocess.run(cmd, check=True, capture_output=True)
-    for name in ("dvc.lock", "code.py"):
+    for name in ("dvc.lock", "dvc.yaml", "code.py", "params.yaml"):
         (tmp_path / name).write_text("1")
-    (tmp_path / "reports").mkdir()
+    for folder in ("reports", "profiles"):
+        (tmp_path / folder).mkdir()
     (tmp_path / "reports" / "r.md").write_text("1")
+    (tmp_path / "profiles" / "demo.yaml").write_text("demo")
     subprocess.run(["git", "add", "."], check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "y"], check=True)
-    (tmp_path / "dvc.lock").write_text("2")  # the pipeline writes these as it runs
-    (tmp_path / "reports" / "r.md").write_text("2")
-    assert "uncommitted" not in git_commit()
+    for name in ("dvc.lock", "dvc.yaml", "reports/r.md"):  # the pipeline writes these as it runs
+        (tmp_path / name).write_text("2")
+    (tmp_path / "params.yaml").write_text("demo")  # make run PROFILE=demo installs the profile
+    assert "uncommitted" not in git_commit("demo")
+    assert git_commit("other").endswith("(with uncommitted changes)")  # not what this profile installs
+    (tmp_path / "params.yaml").write_text("1")
     (tmp_path / "code.py").write_text("2")
-    assert git_commit().endswith("(with uncommitted changes)")
+    assert git_commit("demo").endswith("(with uncommitted changes)")
 
 
 def test_a_folded_curve_is_named_at_the_top_of_the_table(tmp_path: Path) -> None:
