@@ -401,7 +401,8 @@ def latents_diff(a: Path = typer.Argument(..., metavar="A", help="latent dataset
 @app.command()
 def retrain(
     mode: Literal[RETRAIN_MODES] = typer.Argument(  # type: ignore[valid-type]
-        ..., metavar="MODE", help="decoder (phase 3), hyper-decoder (phase 4) or control (noise, as many steps)"),
+        ..., metavar="MODE", help="decoder (phase 3), hyper-decoder (phase 4), or their controls of as many steps "
+                                  "on the training surrogate: control (of phase 3), hyper-control (of phase 4)"),
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint to start from"),
     latents: Path = typer.Option(..., "--latents", help="latent dataset (Zarr group)"),
     out: Path = typer.Option(..., "-o", "--out", help="new checkpoint (metrics go to OUT.json)"),
@@ -409,7 +410,8 @@ def retrain(
     batch_size: int = typer.Option(RetrainConfig.batch_size, "--batch-size", help="patches per step"),
     lr: float = typer.Option(RetrainConfig.lr, "--lr", help="Adam learning rate (constant)"),
     lmbda: Optional[float] = typer.Option(RetrainConfig.lmbda, "--lmbda",
-                                          help="hyper-decoder's rate-distortion weight (default: the checkpoint's)"),
+                                          help="hyper-decoder's and hyper-control's rate-distortion weight "
+                                               "(default: the checkpoint's)"),
     seed: int = typer.Option(RetrainConfig.seed, "--seed", help="seed of the batches (and the control's noise)"),
     allow_stale: bool = typer.Option(RetrainConfig.allow_stale, "--allow-stale",
                                      help="use a dataset made with other weights (recorded)"),

@@ -149,7 +149,8 @@ def load_training(text: str) -> tuple[ModelConfig, TrainConfig]:
     return ModelConfig.from_dict(model), _from_dict(TrainConfig, train, "training config")
 
 
-RETRAIN_MODES = ("decoder", "control", "hyper-decoder")
+RETRAIN_MODES = ("decoder", "control", "hyper-decoder", "hyper-control")
+HYPER_MODES = ("hyper-decoder", "hyper-control")  # the modes that train the entropy decoders too, on rate plus distortion
 STRATEGIES = ("online", "stale")  # how phase 4 gets the indices of each batch (see lic.retrain)
 
 

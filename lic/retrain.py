@@ -16,7 +16,12 @@
   (:meth:`lic.models.channel_context.ChannelContext.requantize`).
 - ``control``: ``g_s`` learns for the same steps on noise-approximated latents (the quantizer's
   training perturbation of ``y``), to separate the gain of true quantization from that of more
-  training.
+  training: phase 3's control.
+- ``hyper-control``: phase 4's control. The parameters phase 4 trains (``g_s`` and the entropy
+  decoders: ``h_s``, a context model's parts) learn for the same steps with the same loss
+  ``lmbda * 255^2 * MSE + bpp`` and learning rate, on the training surrogate in place of true
+  quantization: ``y_tilde, likelihoods = surrogate(y, z_hat)``
+  (:meth:`lic.models.CodingModel.surrogate`).
 
 A spatial context model's stale phase 4 records how far the teacher-forced context (the dataset's
 ``y_hat``) lies from the new ``y_hat`` as retraining goes (``context_drift``: mean absolute
@@ -52,17 +57,17 @@ from tqdm import tqdm
 
 from lic import distributed
 from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, training_lambda
-from lic.config import RetrainConfig
+from lic.config import HYPER_MODES, RetrainConfig
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 from lic.latents import LatentDataset, generation_seconds, open_latents, staleness
 from lic.lookahead import Lookahead
-from lic.models import Hyperprior, Requantizer
+from lic.models import Hyperprior, Requantizer, Surrogate
 from lic.quantizers import Quantizer, Sensitivity
 from lic.train import rate_distortion
 
 _KEYS = {"decoder": ("y_hat", "x"), "control": ("y", "means", "scales", "x"), "hyper-decoder": ("y", "z_hat", "x"),
-         "stale": ("indices", "z_hat", "x")}
+         "hyper-control": ("y", "z_hat", "x"), "stale": ("indices", "z_hat", "x")}
 
 
 def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
@@ -85,7 +90,7 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     if stale:
         warnings.warn(f"using stale dataset {latents}: {'; '.join(stale)}", stacklevel=2)
     lmbda = cfg.lmbda if cfg.lmbda is not None else training_lambda(obj)  # recorded: later rounds start from it
-    hyper = cfg.mode == "hyper-decoder"
+    hyper = cfg.mode in HYPER_MODES
     if hyper and lmbda is None:
         raise LicError(f"{checkpoint} records no training lambda; pass --lmbda")
     inputs = {"config": asdict(cfg), "checkpoint": obj["fingerprint"], "dataset": _identity(group)}
@@ -94,8 +99,9 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         return finished
     q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
     q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
-    keys = _KEYS["stale" if hyper and cfg.strategy == "stale" else cfg.mode]
-    if hyper and cfg.strategy == "stale" and model.teacher_forced:
+    stale_indices = cfg.mode == "hyper-decoder" and cfg.strategy == "stale"
+    keys = _KEYS["stale" if stale_indices else cfg.mode]
+    if stale_indices and model.teacher_forced:
         keys += ("y_hat",)  # a spatial context model's stale context: the dataset's y_hat
     checked = _KEYS["hyper-decoder" if hyper else "decoder"] if cfg.validation else ()
     data = LatentDataset(latents, tuple(dict.fromkeys(keys + checked)))  # read once for both
@@ -115,8 +121,10 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     torch.manual_seed(cfg.seed + world.rank * 1_000_003)
     gen = torch.Generator().manual_seed(cfg.seed + world.rank * 1_000_003)
     g_s = distributed.wrap(model.g_s, world)
-    requantizer = distributed.wrap(Requantizer(model, q), world) if hyper else None
-    lookahead = Lookahead(model, q) if hyper and cfg.strategy == "online" and cfg.lookahead else None
+    requantizer = distributed.wrap((Surrogate if cfg.mode == "hyper-control" else Requantizer)(model, q), world) \
+        if hyper else None
+    lookahead = Lookahead(model, q) if cfg.mode == "hyper-decoder" and cfg.strategy == "online" and cfg.lookahead \
+        else None
     metrics: dict[str, float] = {}
     step, elapsed, resumed_at, drift = 0, 0.0, [], []
     if state is not None:
@@ -249,7 +257,8 @@ class Validation:
         total = 0.0
         for lo in range(0, len(self), self.size):
             part = [t[lo : lo + self.size] for t in self.batch]
-            loss, _ = _step(model, "decoder" if self.mode == "control" else self.mode, part, lmbda, q=q)
+            mode = {"control": "decoder", "hyper-control": "hyper-decoder"}.get(self.mode, self.mode)  # real quantization
+            loss, _ = _step(model, mode, part, lmbda, q=q)
             total += float(loss) * len(part[0])
         return total / len(self)
 
@@ -290,15 +299,20 @@ def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float 
           g_s: torch.nn.Module | None = None, requantizer: torch.nn.Module | None = None,
           q: Quantizer | None = None, chosen: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch: ``MSE`` (decoder, control), or :func:`lic.train.rate_distortion`'s
-    ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder), with its metrics. ``g_s``, ``requantizer``: the
-    model's ``g_s`` and :class:`~lic.models.Requantizer`, or their data-parallel wrappers; ``q``:
+    ``lmbda * 255^2 * MSE + bpp`` (hyper-decoder, hyper-control), with its metrics. ``g_s``,
+    ``requantizer``: the model's ``g_s`` and :class:`~lic.models.Requantizer` (hyper-control:
+    :class:`~lic.models.Surrogate`), or their data-parallel wrappers; ``q``:
     the dataset's quantizer (default the model's). A hyper-decoder batch is ``(y, z_hat, x)``
     (``online``) or ``(indices, z_hat, x)`` (``stale``), a spatial context model's stale one with its
     stored ``y_hat`` (the teacher-forced context; its distance to the new ``y_hat`` is the metric
     ``context_drift``). ``chosen``: an online batch's indices, searched ahead (:mod:`lic.lookahead`)."""
     g_s, q = g_s or model.g_s, q or model.quantizer
     drift = None
-    if mode == "hyper-decoder":
+    if mode == "hyper-control":  # phase 4's control: the training surrogate in place of true quantization
+        y, z_hat, x = batch
+        y_tilde, likelihoods = requantizer(y, z_hat) if requantizer is not None else model.surrogate(y, z_hat, q)
+        out = {"x_hat": g_s(y_tilde), "likelihoods": {"y": likelihoods}}
+    elif mode == "hyper-decoder":
         latent, z_hat, x, *context = batch
         ahead = {} if chosen is None else {"chosen": chosen}
         y_hat, likelihoods = (requantizer(latent, z_hat, *context, **ahead) if requantizer is not None
@@ -310,9 +324,9 @@ def _step(model: Hyperprior, mode: str, batch: list[torch.Tensor], lmbda: float 
         y_hat, x = batch if mode == "decoder" else (q.perturb(*batch[:3])[0], batch[3])
         out = {"x_hat": g_s(y_hat), "likelihoods": {}}
     rd = rate_distortion(out, x, lmbda)
-    loss = rd["loss"] if mode == "hyper-decoder" else rd["mse"]
+    loss = rd["loss"] if mode in HYPER_MODES else rd["mse"]
     metrics = {"loss": float(loss.detach()), "mse": float(rd["mse"].detach()), "psnr": float(rd["psnr"])}
-    if mode == "hyper-decoder":
+    if mode in HYPER_MODES:
         metrics["bpp_y"] = float(rd["bpp"].detach())
     if drift is not None:
         metrics["context_drift"] = drift

@@ -127,6 +127,37 @@ def test_hyper_decoder_and_control_retraining(tmp_path: Path, dataset: Path, tin
         encoder_fingerprint(before)
 
 
+@pytest.mark.parametrize("kind", ["tiny_ckpt", "ctx_ckpt", "ar_ckpt"])
+def test_phase_4s_control_trains_what_phase_4_trains_and_never_quantizes(tmp_path: Path, kind: str, train_images: Path,
+                                                                          request: pytest.FixtureRequest,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hyper-control`` moves exactly the parameters that ``hyper-decoder`` moves (``g_s`` and the
+    entropy decoders: ``h_s``, a context model's parts), with the same loss, and never calls the real
+    quantizer while it trains (its indices come from the training surrogate)."""
+    from lic.quantizers import USQ
+
+    ckpt = request.getfixturevalue(kind)
+    data = make_latents(ckpt, tmp_path / "d.zarr", train_images, cfg=LatentsConfig(patches=4, patch_size=64, chunk=2),
+                        progress=False)
+    before = dict(load_checkpoint(ckpt)[0].named_parameters())
+
+    def moved(mode: str) -> set[str]:
+        retrain(RetrainConfig(mode, steps=2, batch_size=2, lmbda=0.01), ckpt, data, tmp_path / f"{mode}.ckpt",
+                progress=False)
+        after = dict(load_checkpoint(tmp_path / f"{mode}.ckpt")[0].named_parameters())
+        return {n for n in before if not torch.equal(before[n], after[n])}
+
+    phase4 = moved("hyper-decoder")
+    calls = []
+    real = USQ.quantize
+    monkeypatch.setattr(USQ, "quantize", lambda self, *a: calls.append(1) or real(self, *a))
+    control = moved("hyper-control")
+    assert control == phase4 and {n.split(".")[0] for n in control} >= {"g_s", "h_s"}
+    assert not calls, "the control quantized for real"
+    rec = json.loads((tmp_path / "hyper-control.json").read_text())
+    assert rec["mode"] == "hyper-control" and "bpp_y" in rec  # rate plus distortion, as phase 4
+
+
 def test_phase4_gradients_reach_h_s_through_means_and_scales(dataset: Path, tiny_ckpt: Path) -> None:
     """``y_hat = means + k`` carries the distortion's gradient to ``means``, the likelihood of ``k``
     the rate's gradient to ``scales``; with indices chosen afresh (online) the rate's gradient

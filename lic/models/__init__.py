@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from lic.config import ModelConfig
 from lic.models.channel_context import ChannelContext
-from lic.models.hyperprior import MEANS_GRID, CodingModel, Hyperprior, Requantizer, ScaleHyperprior, exact_call, \
-    exact_parameters
+from lic.models.hyperprior import MEANS_GRID, CodingModel, Hyperprior, Requantizer, ScaleHyperprior, Surrogate, \
+    exact_call, exact_parameters
 from lic.models.spatial_context import Cheng2020Anchor, Cheng2020Attention, Mbt2018, SpatialContext
 
 # lic.config.ARCHITECTURES names them; its order is the model id of .lic headers
@@ -30,5 +30,5 @@ def build_model(config: ModelConfig) -> CodingModel:
 
 
 __all__ = ["MEANS_GRID", "MODELS", "ChannelContext", "Cheng2020Anchor", "Cheng2020Attention", "CodingModel",
-           "Hyperprior", "Mbt2018", "Requantizer", "ScaleHyperprior", "SpatialContext", "build_model", "exact_call",
+           "Hyperprior", "Mbt2018", "Requantizer", "ScaleHyperprior", "SpatialContext", "Surrogate", "build_model", "exact_call",
            "exact_parameters"]

@@ -77,23 +77,21 @@ class ChannelContext(Hyperprior):
         qk.sensitivity = lambda: full()[s]
         return qk
 
-    def forward(self, x: Tensor) -> dict[str, Any]:
-        """Training pass: each slice perturbed by the quantizer, its context the earlier perturbed slices."""
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+    def surrogate(self, y: Tensor, z_hat: Tensor, q: Quantizer | None = None) -> tuple[Tensor, Tensor]:
+        """Each slice perturbed by ``q``'s surrogate (default the model's), its context the earlier slices'
+        :meth:`training_context`."""
+        q = q or self.quantizer
         hyper = self.h_s(z_hat)
         y_tilde: list[Tensor] = []
         contexts: list[Tensor] = []
         likelihoods: list[Tensor] = []
         for k, y_k in enumerate(y.split(self.groups, 1)):
             scales, means = self._slice_parameters(k, hyper, contexts, exact=False)
-            t, lik = self.quantizer.perturb(y_k, means, scales)
+            t, lik = q.perturb(y_k, means, scales)
             y_tilde.append(t)
             contexts.append(self.training_context(y_k, t, means, scales))
             likelihoods.append(lik)
-        return {"x_hat": self.g_s(torch.cat(y_tilde, 1)),
-                "likelihoods": {"y": torch.cat(likelihoods, 1), "z": z_likelihoods}}
+        return torch.cat(y_tilde, 1), torch.cat(likelihoods, 1)
 
     def training_context(self, y_k: Tensor, y_tilde: Tensor, means: Tensor, scales: Tensor) -> Tensor:
         """What slice ``k`` gives the later slices' contexts in training: ``y_tilde`` (perturbed), or

@@ -109,9 +109,15 @@ class CodingModel:
         y = self.g_a(x)
         z = self.hyper_analysis(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        y_tilde, y_likelihoods = self.surrogate(y, z_hat)
+        return {"x_hat": self.g_s(y_tilde), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def surrogate(self, y: Tensor, z_hat: Tensor, q: Quantizer | None = None) -> tuple[Tensor, Tensor]:
+        """The training pass from ``z_hat`` on: ``(y_tilde, likelihoods)`` under quantizer ``q``'s training
+        surrogate (default the model's), ``means, scales = h_s(z_hat)``; differentiable in the entropy
+        decoders (training, and phase 4's control)."""
         scales, means = self.hyper_synthesis(z_hat)
-        y_hat, y_likelihoods = self.quantizer.perturb(y, means, scales)
-        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+        return (q or self.quantizer).perturb(y, means, scales)
 
     def hyper_analysis(self, y: Tensor) -> Tensor:
         """``z = h_a(y)``."""
@@ -237,6 +243,19 @@ class ScaleHyperprior(CodingModel, _ScaleHyperprior):
     def hyper_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         scales = exact_call(self.h_s, z_hat).float()
         return scales, torch.zeros_like(scales)
+
+
+class Surrogate(torch.nn.Module):
+    """:meth:`CodingModel.surrogate` under quantizer ``q`` as one module whose parameters are the
+    model's entropy decoders, so that DDP can wrap it (phase 4's control)."""
+
+    def __init__(self, model: CodingModel, q: Quantizer) -> None:
+        super().__init__()
+        self.decoders = torch.nn.ModuleList(model.entropy_decoders())
+        self.__dict__.update(model=model, q=q)
+
+    def forward(self, y: Tensor, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.surrogate(y, z_hat, self.q)
 
 
 class Requantizer(torch.nn.Module):

@@ -56,23 +56,20 @@ class SpatialContext(CodingModel):
 
     teacher_forced = True
 
-    def forward(self, x: Tensor) -> dict[str, Any]:
-        """Training pass: the context over ``y`` perturbed by the quantizer's surrogate, the likelihood
-        of that perturbed ``y`` under the context's ``means`` and ``scales``. A surrogate whose noise
+    def surrogate(self, y: Tensor, z_hat: Tensor, q: Quantizer | None = None) -> tuple[Tensor, Tensor]:
+        """The context over ``y`` perturbed by ``q``'s surrogate (default the model's), the likelihood of
+        that perturbed ``y`` under the context's ``means`` and ``scales``. A surrogate whose noise
         depends on ``y - means`` (TCQ's switching perturbation) takes them from a first pass over
         ``y`` with CompressAI's noise."""
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        q = q or self.quantizer
         params = self.h_s(z_hat)
         guess = None
-        if self.quantizer.needs_means:
+        if q.needs_means:
             with torch.no_grad():
                 guess = self._entropy(params, y + torch.rand_like(y) - 0.5)[1]
-        y_tilde, width = self.quantizer.perturb_alone(y, guess)
+        y_tilde, width = q.perturb_alone(y, guess)
         scales, means = self._entropy(params, y_tilde)
-        y_likelihoods = self.quantizer.likelihood_of(y_tilde, width, means, scales)
-        return {"x_hat": self.g_s(y_tilde), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+        return y_tilde, q.likelihood_of(y_tilde, width, means, scales)
 
     def _entropy(self, params: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor]:
         """``(scales, means)`` of every position from ``params`` and the masked context of ``y_hat``, at
