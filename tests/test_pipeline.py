@@ -196,13 +196,13 @@ def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], 
     work = path / "artifacts" / ".work" / "models" / "usq-base"
     others = {p: p.read_bytes() for p in (path / "artifacts" / "models").rglob("*.ckpt") if p != target}
     params = yaml.safe_load((path / "params.yaml").read_text())
-    params["pretrain"]["finetune"]["steps"] = 400
+    params["pretrain"]["finetune"]["steps"] = 200
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     dvc = str(Path(sys.executable).parent / "dvc")
 
-    def killed_midway() -> None:
-        proc = subprocess.Popen([dvc, "repro", "-s", "pretrain-usq@q2"], cwd=path, env=env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def killed_midway() -> None:  # forced: not restored from DVC's run cache
+        proc = subprocess.Popen([dvc, "repro", "-f", "-s", "pretrain-usq@q2"], cwd=path, env=env,
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline, step = time.monotonic() + 300, 0
         while step < 4 and time.monotonic() < deadline:  # the work file of this run, past a few checkpoints
             for f in work.glob("q2.*.ckpt"):
@@ -219,7 +219,7 @@ def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], 
     killed_midway()
     _run([dvc, "repro", "-s", "pretrain-usq@q2"], path, env)
     _, obj = load_checkpoint(target, "cpu")
-    assert obj["train_state"]["step"] == 400 and obj["train_state"]["resumed_at"][0] >= 4
+    assert obj["train_state"]["step"] == 200 and obj["train_state"]["resumed_at"][0] >= 4
     assert all(p.read_bytes() == data for p, data in others.items())
     target.unlink()
     killed_midway()
@@ -227,7 +227,7 @@ def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], 
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     _run([dvc, "repro", "-s", "pretrain-usq@q2"], path, env)
     state = read_checkpoint(target)["train_state"]
-    assert state["resumed_at"] == [] and state["step"] == 400
+    assert state["resumed_at"] == [] and state["step"] == 200
     assert not list(work.glob("q2.*.ckpt")), "the other run's state was left behind"
 
 
@@ -255,7 +255,9 @@ def test_latents_flow_on_a_dask_cluster_equals_the_default_runner(repo: tuple[Pa
         (path / "params.yaml").write_text(yaml.safe_dump(params))
         failed = subprocess.run([sys.executable, "-m", "flows.make_latents", "tcq", "q2"], cwd=path, env=env,
                                 capture_output=True, text=True, timeout=600)
-        assert failed.returncode == 2 and "china.png: no such folder of images" in failed.stderr.splitlines()[-1]
+        # one line says it (Prefect's own log lines may follow it)
+        assert failed.returncode == 2 and any(line.endswith("china.png: no such folder of images")
+                                              for line in failed.stderr.splitlines())
     finally:
         (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
         shutil.rmtree(out, ignore_errors=True)
@@ -297,9 +299,7 @@ def test_experiments_compare_their_claims_and_curves_in_dvc(repo: tuple[Path, di
     shutil.copytree(repo[0], path, symlinks=True)
     env = dict(repo[1], PYTHONPATH=str(path))
     dvc = str(Path(sys.executable).parent / "dvc")
-    params = yaml.safe_load((path / "params.yaml").read_text())
-    (path / "params.yaml").write_text(yaml.safe_dump(dict(params, seeds=[0])))  # one seed: half the stages
-    for cmd in ([sys.executable, "-m", "flows.stages"], [dvc, "repro"], ["git", "add", "-A"],
+    for cmd in (["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"]):
         _run(cmd, path, env)
     for name, value in (("tcq-005", 0.05), ("tcq-02", 0.2)):
