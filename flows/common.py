@@ -15,10 +15,9 @@ from typing import Any, Callable, Iterable
 import yaml
 from prefect import get_run_logger
 
-from lic.config import DATA_DIR, Family, RetrainPlan
+from lic.config import DATA_DIR, TRAINING_QUANTIZERS, Family, RetrainPlan
 from lic.download import registry
 from lic.errors import LicError
-from lic.quantizers import QUANTIZERS
 
 PARAMS = Path("params.yaml")
 DATA = DATA_DIR  # the data sets the pipeline gets: artifacts/data/<name>
@@ -172,9 +171,7 @@ def choose(value: str, allowed: Iterable[str], what: str) -> str:
     return value
 
 
-# the quantizers with a training surrogate of their own: what a pipeline runs phases 1-4 for (RDOQ
-# trains with USQ's noise: it codes, but is not yet a pipeline family of its own)
-PIPELINE_QUANTIZERS = tuple(name for name, cls in QUANTIZERS.items() if cls.shares_surrogate_of is None)
+PIPELINE_QUANTIZERS = TRAINING_QUANTIZERS  # RDOQ codes, but is not yet a pipeline family of its own
 
 
 def quantizers(params: dict[str, Any]) -> list[str]:

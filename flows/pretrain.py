@@ -65,7 +65,7 @@ def check(quantizer: str, key: str, seed: str = "0") -> None:
     """``usq base`` (the shared base model), or a quantizer and a lambda key of ``params.yaml``; a seed
     of its ``seeds``."""
     p = load_params()
-    ModelConfig.from_params(model_section(p), quantizer, {})  # model.kind, N, M and slices, in one line if wrong
+    ModelConfig.from_params(model_section(p), "usq", {})  # model.kind, N, M and slices, in one line if wrong
     if "zoo" in p and (quantizer != "tcq" or key == "base"):
         raise LicError("the zoo profile imports its USQ bases (python -m flows.zoo KEY); only tcq KEY trains here")
     if key != "base":

@@ -21,7 +21,9 @@ from lic.models import Hyperprior
 
 FORMAT = "lic-checkpoint"
 VERSION = 1
-DECODER_PREFIX = "g_s."  # the synthesis transform: the only part of a model that a latent dataset does not depend on
+# the synthesis transform: the part of a model that a latent dataset's arrays do not depend on, but
+# through a decoder-weighted search's weights (TCQ's, RDOQ's; its retraining rounds: lic.config.RetrainPlan)
+DECODER_PREFIX = "g_s."
 
 
 def weights_fingerprint(state_dict: dict[str, torch.Tensor], exclude: Iterable[str] = ()) -> str:

@@ -19,12 +19,13 @@ import typer
 
 from lic import __version__
 from lic.config import (BD_METHODS, CLASSICAL_CODECS, CONTEXTS, DATA_DIR, KINDS, LAYOUTS, PERTURBATIONS, QUANTIZER_NAMES,
-                        RETRAIN_MODES, STRATEGIES, WEIGHTINGS, ZOO, EvaluateConfig, LatentsConfig, ModelConfig,
-                        RetrainConfig, TrainConfig, load_training)
+                        RETRAIN_MODES, STRATEGIES, TRAINING_QUANTIZERS, WEIGHTINGS, ZOO, EvaluateConfig, LatentsConfig,
+                        ModelConfig, RetrainConfig, TrainConfig, load_training)
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 
 Quantizer = Literal[QUANTIZER_NAMES]  # type: ignore[valid-type]
+TrainedFor = Literal[TRAINING_QUANTIZERS]  # type: ignore[valid-type]
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Learned image compression with real USQ/TCQ bitstreams: train, quantize latents for real, "
                        "retrain on them, and measure rate from the bytes.")
@@ -139,8 +140,9 @@ def train(
     lmbda: Optional[float] = typer.Option(None, "--lmbda", show_default=False,
                                           help="rate-distortion trade-off: loss = lmbda * 255^2 * MSE + bpp (required)"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write (and resume from)"),
-    quantizer: Quantizer = typer.Option(ModelConfig.quantizer, "--quantizer",
-                                        help="quantizer the model is trained for (its training surrogate)"),
+    quantizer: TrainedFor = typer.Option(ModelConfig.quantizer, "--quantizer",
+                                         help="quantizer the model is trained for (its training surrogate; rdoq "
+                                              "trains as usq)"),
     tcq_perturbation: Optional[Literal[PERTURBATIONS]] = typer.Option(  # type: ignore[valid-type]
         None, "--tcq-perturbation", help="TCQ's training surrogate: switch (default), uniform (width 2*delta) or "
                                          "union (width delta)"),

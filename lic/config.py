@@ -36,6 +36,9 @@ ZOO = tuple(ZOO_KINDS)
 CONTEXTS = ("perturbed", "quantized")  # what earlier slices give later ones in a channel-context model's training
 # the choices of the quantizers' parameters (lic.quantizers), here so that the command line lists them cheaply
 QUANTIZER_NAMES = ("usq", "tcq", "rdoq")  # lic.quantizers.QUANTIZERS, in this order
+# those with a training surrogate of their own (RDOQ trains with USQ's): what models are trained for,
+# and what a pipeline runs phases 1-4 for (lic.quantizers: shares_surrogate_of is None)
+TRAINING_QUANTIZERS = ("usq", "tcq")
 LAYOUTS = ("channel", "position", "single", "row")  # TCQ: what one trellis runs over; the index is the header's
 PERTURBATIONS = ("switch", "uniform", "union")  # TCQ's training surrogates
 WEIGHTINGS = ("decoder", "none")  # TCQ: the search's distortion weights
@@ -59,6 +62,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise LicError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.quantizer not in QUANTIZER_NAMES:
+            raise LicError(f"unknown quantizer {self.quantizer!r}; choose one of {', '.join(TRAINING_QUANTIZERS)}")
+        if self.quantizer not in TRAINING_QUANTIZERS:
+            raise LicError(f"a model is trained for one of {', '.join(TRAINING_QUANTIZERS)}, not {self.quantizer!r} "
+                           "(rdoq trains with usq's noise: train for usq, then code with rdoq)")
         if not (1 <= self.N <= 1024 and 1 <= self.M <= 1024):
             raise LicError(f"channels must lie in 1..1024, got N={self.N}, M={self.M}")
         context = self.architecture == "channel-context"
@@ -149,7 +157,8 @@ def load_training(text: str) -> tuple[ModelConfig, TrainConfig]:
     return ModelConfig.from_dict(model), _from_dict(TrainConfig, train, "training config")
 
 
-RETRAIN_MODES = ("decoder", "control", "hyper-decoder", "hyper-control")
+FAMILY_MODES = ("decoder", "control", "hyper-decoder")  # the pipeline's retraining families (Family)
+RETRAIN_MODES = (*FAMILY_MODES, "hyper-control")  # hyper-control: phase 4's control, not a pipeline family yet
 HYPER_MODES = ("hyper-decoder", "hyper-control")  # the modes that train the entropy decoders too, on rate plus distortion
 STRATEGIES = ("online", "stale")  # how phase 4 gets the indices of each batch (see lic.retrain)
 
@@ -173,7 +182,7 @@ class RetrainConfig:
     steps: int = 500
     batch_size: int = 8
     lr: float = 1e-4
-    lmbda: float | None = None  # hyper-decoder only; default: the checkpoint's training lambda
+    lmbda: float | None = None  # hyper-decoder and hyper-control only; default: the checkpoint's training lambda
     seed: int = 0
     device: str = "cpu"
     allow_stale: bool = False
@@ -220,8 +229,8 @@ class Family:
         strategy = "stale" if mode.endswith("-stale") else "online"
         mode = mode.removesuffix("-stale")
         fam = cls(mode, strategy, rnd)
-        if mode not in RETRAIN_MODES or fam.name != name or (strategy == "stale" and mode != "hyper-decoder"):
-            raise LicError(f"not a retraining family: {name!r} (<mode>[-stale][-r<round>], mode one of {RETRAIN_MODES})")
+        if mode not in FAMILY_MODES or fam.name != name or (strategy == "stale" and mode != "hyper-decoder"):
+            raise LicError(f"not a retraining family: {name!r} (<mode>[-stale][-r<round>], mode one of {FAMILY_MODES})")
         return fam
 
     def previous(self) -> "Family | None":

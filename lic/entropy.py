@@ -15,7 +15,9 @@ from compressai.entropy_models import EntropyModel
 from lic.compat import RansDecoder, RansEncoder, cdf_tables
 from lic.errors import LicError
 
-ESCAPE_BYPASS_BITS = 8.0  # the least a bypass-coded escape value costs in CompressAI's rANS
+# what a search charges for an escape's bypass-coded value: CompressAI's rANS writes it in 4-bit chunks
+# after a 4-bit count (8 bits for a value of one chunk; more for far ones, rare in 6-sigma tables)
+ESCAPE_BYPASS_BITS = 8.0
 
 
 @dataclass(frozen=True)

@@ -231,8 +231,12 @@ def test_the_old_datasets_group_still_works(tmp_path: Path) -> None:
     assert run_cli("latents", "show", tmp_path / "none.zarr") == 2
 
 
-def test_the_command_line_offers_the_quantizers_the_library_has() -> None:
-    from lic.config import QUANTIZER_NAMES
+def test_the_command_line_offers_the_quantizers_the_library_has(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    from lic.config import QUANTIZER_NAMES, TRAINING_QUANTIZERS
     from lic.quantizers import QUANTIZERS
 
     assert tuple(QUANTIZERS) == QUANTIZER_NAMES
+    assert TRAINING_QUANTIZERS == tuple(n for n, c in QUANTIZERS.items() if c.shares_surrogate_of is None)
+    assert run_cli("train", "--lmbda", "0.01", "-o", tmp_path / "t.ckpt", "--quantizer", "rdoq") == 2  # trains as usq
+    assert "'rdoq' is not one of 'usq', 'tcq'" in capsys.readouterr().err

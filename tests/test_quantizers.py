@@ -123,13 +123,28 @@ def test_online_rate_holds_means_near_y(model: Hyperprior, name: str, params: di
 def test_rdoq_never_costs_more_than_rounding_and_saves_real_bytes(model: Hyperprior, latent: dict) -> None:
     """Element by element, RDOQ's index costs no more ``w (r - k)^2 + lambda bits`` than rounding's, and
     some differ; at a large lambda its real stream is shorter than rounding's."""
+    from lic.entropy import symbol_bits
+
     y, means, scales = latent["y"], latent["means"], latent["scales"]
     usq = model.quantizer_for("usq")
     rounded = usq.quantize(y, means, scales)
+    bits, offsets, n = symbol_bits(model.gaussian_conditional)  # the coder's code lengths, read here by hand
+    rows = usq.table_indexes(scales).long().numpy().ravel()
+    r = (y - means).double().numpy().ravel()
+    w = np.broadcast_to(model.decoder_sensitivity().double().numpy().reshape(1, -1, 1, 1), y.shape).ravel()
+    k0 = np.round(r)
     for lam in (model.search_lambda(), 0.5):
         q = model.quantizer_for("rdoq", lambda_rdoq=lam)
         k = q.quantize(y, means, scales)
-        assert (q.costs(y, means, scales, k) <= q.costs(y, means, scales, rounded)).all()
+
+        def cost(c: np.ndarray) -> np.ndarray:
+            sym = c.astype(np.int64) - offsets[rows]
+            return w * (r - c) ** 2 + lam * bits[rows, np.where((sym >= 0) & (sym < n[rows]), sym, n[rows])]
+
+        candidates = np.stack([k0, k0 - np.sign(k0), np.zeros_like(k0)])
+        expected = candidates[np.argmin(np.stack([cost(c) for c in candidates]), axis=0), np.arange(len(r))]
+        assert np.array_equal(k.numpy().ravel(), expected)  # the cheapest of the three, first on ties
+        assert (cost(k.numpy().ravel().astype(np.float64)) <= cost(k0)).all()
         assert (k.abs() <= rounded.abs()).all()  # only toward zero
     assert (k != rounded).any()
     assert len(usq.encode(k, scales)) < len(usq.encode(rounded, scales))
