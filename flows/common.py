@@ -171,17 +171,14 @@ def choose(value: str, allowed: Iterable[str], what: str) -> str:
     return value
 
 
-PIPELINE_QUANTIZERS = TRAINING_QUANTIZERS  # RDOQ codes, but is not yet a pipeline family of its own
-
-
 def quantizers(params: dict[str, Any]) -> list[str]:
     """``params.yaml``'s ``quantizers``: what every loop of the pipeline runs, in ``dvc.yaml`` and in
-    the Prefect flow alike (both read them here)."""
-    names = [str(q) for q in params.get("quantizers", PIPELINE_QUANTIZERS)]
+    the Prefect flow alike (both read them here); RDOQ codes, but is not yet a pipeline family."""
+    names = [str(q) for q in params.get("quantizers", TRAINING_QUANTIZERS)]
     for q in names:
-        choose(q, PIPELINE_QUANTIZERS, "quantizer")
+        choose(q, TRAINING_QUANTIZERS, "quantizer")
     if not names or len(set(names)) < len(names):
-        raise LicError(f"quantizers must list some of {', '.join(PIPELINE_QUANTIZERS)} once each, got {names}")
+        raise LicError(f"quantizers must list some of {', '.join(TRAINING_QUANTIZERS)} once each, got {names}")
     return names
 
 

@@ -80,14 +80,6 @@ class RDOQ(USQ):
         bits, offsets, n = symbol_bits(self.conditional)
         return torch.from_numpy(bits), torch.from_numpy(offsets), torch.from_numpy(n)
 
-    def bits(self, k: Tensor, scales: Tensor) -> Tensor:
-        """Code length (float64) of each index ``k`` under its element's scale, escapes at their least."""
-        bits, offsets, n = (t.to(k.device) for t in self._tables)
-        row = self.table_indexes(scales).long().expand_as(k)
-        symbol = k.long() - offsets[row]
-        column = torch.where((symbol >= 0) & (symbol < n[row]), symbol, n[row])
-        return bits[row, column]
-
     def weights(self, y: Tensor) -> Tensor:
         """Each element's weight of its squared error (float64, broadcast over ``y``)."""
         if self.weighting == "none":
@@ -98,15 +90,16 @@ class RDOQ(USQ):
         w = self.sensitivity().detach().to(y.device, torch.float64)
         return w.reshape(1, -1, *([1] * (y.dim() - 2)))
 
-    def costs(self, y: Tensor, means: Tensor, scales: Tensor, k: Tensor) -> Tensor:
-        """``J(k) = w_c (r - k)^2 + lambda_rdoq * bits(k | sigma)`` of every element (float64)."""
-        r = (y - means).double()
-        return self.weights(y) * (r - k.double()) ** 2 + self.lambda_rdoq * self.bits(k, scales)
-
     def quantize(self, y: Tensor, means: Tensor, scales: Tensor) -> Tensor:
+        """The cheapest of ``round(r)``, one step toward zero and 0 by ``J(k) = w_c (r - k)^2 +
+        lambda_rdoq * bits(k | sigma)`` (float64); residuals, weights and table rows computed once."""
         rounded = super().quantize(y, means, scales).long()
         candidates = torch.stack([rounded, rounded - torch.sign(rounded), torch.zeros_like(rounded)])
-        cost = torch.stack([self.costs(y, means, scales, k) for k in candidates])
+        bits, offsets, n = (t.to(y.device) for t in self._tables)
+        row = self.table_indexes(scales).long().expand_as(rounded)
+        symbol = candidates - offsets[row]  # outside a row's [0, n): its escape column, charged at its least
+        column = torch.where((symbol >= 0) & (symbol < n[row]), symbol, n[row])
+        r = (y - means).double()
+        cost = self.weights(y) * (r - candidates.double()) ** 2 + self.lambda_rdoq * bits[row, column]
         best = cost.argmin(dim=0, keepdim=True)  # the first of equal costs: rounding wins its ties
         return candidates.gather(0, best)[0].to(torch.int32)
-
