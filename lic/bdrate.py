@@ -94,6 +94,11 @@ class PerImage(NamedTuple):
     quality: np.ndarray
 
 
+def has_per_image(results: Path) -> bool:
+    """Whether ``lic eval``'s per-image CSV lies beside a results JSON (published curves have none)."""
+    return Path(results).with_suffix(".csv").is_file()
+
+
 def load_per_image(results: Path, metric: str = "psnr-rgb", points: int | None = None) -> PerImage:
     """The per-image curves of a results JSON, read from the CSV ``lic eval`` writes beside it; with
     ``points``, only that many of the lowest mean rate (as :func:`load_curve`)."""
@@ -103,7 +108,8 @@ def load_per_image(results: Path, metric: str = "psnr-rgb", points: int | None =
         rates = rows.pivot(index="point", columns="image", values="bpp")
         quality = rows.pivot(index="point", columns="image", values=_CSV_COLUMNS[metric])
     except FileNotFoundError:
-        raise LicError(f"{path}: no per-image results beside {Path(results).name} (lic eval writes them)") from None
+        raise LicError(f"{path}: no per-image results beside {Path(results).name} (lic eval writes them; a "
+                       "published curve has none: without --ci, lic bdrate compares the mean curves)") from None
     except (KeyError, ValueError, pd.errors.ParserError) as exc:
         raise LicError(f"{path}: not a per-image results CSV ({type(exc).__name__}: {exc})") from None
     if _checked(points) is not None:  # as load_curve: points of a defined mean, then the lowest rates

@@ -327,7 +327,7 @@ def bdrate(
     """Print the BD-rate (percent; negative saves rate) of TEST against ANCHOR."""
     import json
 
-    from lic.bdrate import RESAMPLES, SEED, bd_rate, bd_rate_ci, load_per_image
+    from lic.bdrate import RESAMPLES, SEED, bd_rate, bd_rate_ci, has_per_image, load_per_image
 
     value = bd_rate(anchor, test, metric, method, points)
     record = {"anchor": str(anchor), "test": str(test), "metric": metric, "method": method, "points": points,
@@ -338,7 +338,10 @@ def bdrate(
                    f"{len(iv.per_image)} images, {RESAMPLES} resamples, seed {SEED})")
         record |= {"ci": [iv.low, iv.high], "level": iv.level, "per_image": iv.per_image}
     else:
-        typer.echo(f"{value:.2f}")
+        missing = [str(p) for p in (anchor, test) if not has_per_image(p)]
+        note = (f" (mean curves; no interval: {' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no "
+                "per-image results, which an interval over images needs)") if missing else ""
+        typer.echo(f"{value:.2f}{note}")
     if metrics:
         atomic_write_bytes(metrics, (json.dumps(record, indent=2) + "\n").encode())
 

@@ -10,6 +10,8 @@ import pytest
 from lic.bdrate import bd_rate, bd_rate_curves
 from lic.errors import LicError
 
+ROOT = Path(__file__).resolve().parents[1]
+
 RATES = [0.15, 0.3, 0.6, 1.2, 2.0]
 PSNRS = [27.0, 30.0, 33.0, 36.0, 38.5]
 
@@ -136,6 +138,25 @@ def test_bdrate_cli_prints_the_interval(tmp_path: Path, capsys: pytest.CaptureFi
     assert json.loads((tmp_path / "m.json").read_text())["ci"] == pytest.approx([-20, -20])
     (tmp_path / "b.csv").unlink()
     assert run_cli("bdrate", a, b, "--ci") == 2
+
+
+def test_against_a_published_curve_the_mean_curves_are_compared_and_the_missing_interval_said(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A published anchor has no per-image results: without ``--ci`` the mean curves are compared and one
+    line says why there is no interval; with ``--ci`` one line says what is missing, exit 2."""
+    from conftest import run_cli
+
+    anchor = ROOT / "reports" / "anchors" / "compressai-mbt2018-mean-kodak.json"
+    curve = json.loads(anchor.read_text())["results"]
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"results": {"bpp": [r * 0.9 for r in curve["bpp"]],
+                                            "psnr-rgb": curve["psnr-rgb"]}}))
+    assert run_cli("bdrate", anchor, mine) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("-10.00 (mean curves; no interval: ") and len(out.splitlines()) == 1
+    assert f"{anchor} and {mine} have no per-image results" in out
+    assert run_cli("bdrate", anchor, mine, "--ci") == 2
+    assert "without --ci, lic bdrate compares the mean curves" in capsys.readouterr().err
 
 
 def test_points_leave_out_a_folded_top_point(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
