@@ -1,6 +1,8 @@
-"""The throughputs behind ``flows/estimate.py``, measured on this machine: training and retraining
-steps/s at the demo's model size (N=64, M=96, 128x128 patches, batch 8), and encode plus decode seconds per
-megapixel for the demo's and the zoo's model sizes (USQ and TCQ, averaged), on CPU.
+"""The throughputs behind ``flows/estimate.py``, measured on this machine: the mean-scale hyperprior's
+training and retraining steps/s at the demo's model size (N=64, M=96, 128x128 patches, batch 8), and
+encode plus decode seconds per megapixel for the demo's and the zoo's model sizes (USQ and TCQ,
+averaged), on CPU. Other model kinds are counted at these rates, their time scaled by a factor from the
+lab notebook (``flows.estimate.MEASURED_KINDS``), or not at all.
 
     python bench/estimate_rates.py [--steps 30]
 """

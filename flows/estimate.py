@@ -3,9 +3,10 @@ kind of stage, runs x steps (patches, codings) at a throughput measured on a nam
 
     python -m flows.estimate [PROFILE ...]      # default: every profile in profiles/
 
-Throughputs are measurements, each with its source (:data:`TRAINING`, :data:`CODING`); a profile
-whose model size or device has none says so instead of guessing. Where retraining was not measured
-apart, its steps are counted at the training step's rate, an upper bound: phase 3 trains ``g_s`` alone.
+Throughputs are measurements, each with its source (:data:`TRAINING`, :data:`CODING`, and for a model
+kind other than the hyperprior :data:`MEASURED_KINDS`); a profile whose model kind, size or device has
+none says so instead of guessing. Where retraining was not measured apart, its steps are counted at
+the training step's rate, an upper bound: phase 3 trains ``g_s`` alone.
 """
 
 from __future__ import annotations
@@ -34,7 +35,20 @@ TRAINING: dict[tuple[str, int, int, int, int], tuple[float, str]] = {
 RETRAINING: dict[tuple[str, int, int, int, int], tuple[float, str]] = {
     ("cpu", 64, 96, 128, 8): (11.0, "2 CPU cores, `python bench/estimate_rates.py`"),
 }
-MEASURED_KINDS = ("hyperprior",)  # model.kind: other kinds (context models) train at other rates
+# model.kind -> (factor on the time of its training and retraining steps at the rates above, the devices
+# that factor holds on (None: any), factor on the time of its codings), from the lab notebook; a kind
+# not listed (the spatial context models, which code position by position) has no measured rate, nor
+# a kind's steps on another device. channel-context: codings 1.41, the larger of its encode and decode times
+# against the hyperprior's (2026-11-28-context-model-demo-scale.md, "Coding time"); steps 0.91, the
+# demo-context and cpu-context runs (2026-11-25-profile-wall-times.md, "Profile wall times": 1,574 s,
+# and 8,422 s less its 45-minute pause, on 2 CPU cores) less their stage starts, latents and
+# evaluations, against what the rates above give for their steps: (911 + 4,686 s) / (975 + 5,177 s).
+# Those rates run slow against whole runs (the demo: 27 min estimated, 24.5 min measured in the same
+# entry), so the factor corrects both the rates and the kind.
+MEASURED_KINDS: dict[str, tuple[float, tuple[str, ...] | None, float]] = {
+    "hyperprior": (1.0, None, 1.0),
+    "channel-context": (0.91, ("cpu",), 1.41),
+}
 # encode + decode seconds per megapixel of one image on CPU, by (N, M) (evaluations run on CPU)
 CODING: dict[tuple[int, int], tuple[float, str]] = {
     (64, 96): (0.92, "2 CPU cores, `python bench/estimate_rates.py`"),
@@ -70,9 +84,17 @@ def _runs(stage: Stage, params: dict[str, Any]) -> int:
 
 def _rate(table: dict, device: str, params: dict[str, Any], patch: int, batch: int) -> tuple[float, str] | None:
     m = model_section(params)
-    if m.get("kind", "hyperprior") not in MEASURED_KINDS:
+    device = device.split(":")[0]
+    factor, devices, _ = MEASURED_KINDS.get(m.get("kind", "hyperprior"), (None, (), None))
+    rate = table.get((device, int(m["N"]), int(m["M"]), patch, batch))
+    if rate is None or factor is None or devices is not None and device not in devices:
         return None
-    return table.get((device.split(":")[0], int(m["N"]), int(m["M"]), patch, batch))
+    return _scaled(rate[0] / factor, rate[1], factor)
+
+
+def _scaled(value: float, source: str, factor: float) -> tuple[float, str]:
+    """A rate or a time, with its source naming a model kind's factor (:data:`MEASURED_KINDS`)."""
+    return value, source if factor == 1.0 else f"{source}, x {factor:g} (lab notebook)"
 
 
 def estimate(params: dict[str, Any]) -> list[Line]:
@@ -106,7 +128,9 @@ def estimate(params: dict[str, Any]) -> list[Line]:
     evals = sum(_runs(s, params) for s in every if s.flow == "evaluate" and s.name.startswith("evaluate"))
     images = IMAGES.get(params["data"]["test_images"])
     m = model_section(params)  # a context model codes at another rate (a spatial one position by position)
-    coding = CODING.get((int(m["N"]), int(m["M"]))) if m.get("kind", "hyperprior") in MEASURED_KINDS else None
+    coding = CODING.get((int(m["N"]), int(m["M"])))
+    factor = MEASURED_KINDS.get(m.get("kind", "hyperprior"), (None, (), None))[2]
+    coding = _scaled(coding[0] * factor, coding[1], factor) if coding and factor else None
     codings = evals * len(params["lmbdas"]) * images[0] if images else None
     lines.append(Line("evaluation", f"{evals} families x {len(params['lmbdas'])} lambdas"
                       + (f" x {images[0]} images" if images else ""),

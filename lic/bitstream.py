@@ -5,7 +5,9 @@ Layout (big-endian)::
     magic       4s   b"LIC\\x1a"
     version     B    2 (version 1 lacks ``model`` and is read as model 0)
     quantizer   B    quantizer id (0 = USQ, 1 = TCQ)
-    model       B    model kind id (0 = mean-scale hyperprior, 1 = channel context; lic.config.ARCHITECTURES)
+    model       B    model kind id: its index in lic.config.ARCHITECTURES (0 = mean-scale hyperprior,
+                     1 = channel context, 2 = scale hyperprior, 3 = mbt2018, 4 = cheng2020-anchor,
+                     5 = cheng2020-attn)
     fingerprint 8s   first 8 bytes of the model's SHA-256 weight fingerprint
     height      I    image height in pixels
     width       I    image width in pixels
