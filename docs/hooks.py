@@ -26,7 +26,10 @@ def cli_reference() -> str:
         text = re.sub(rf"^\* `{name}`:.*\n", "", text, flags=re.M)
         text = re.sub(rf"^## `lic {name}`.*?(?=^## `lic (?!{name})|\Z)", "", text, flags=re.M | re.S)
     intro = ("Generated from the program itself (`python docs/hooks.py`; `lic --help` shows the same). "
-             "A bad option or argument prints one line and exits with code 2.\n\n")
+             "A bad option or argument prints one line and exits with code 2. Every option can also be set "
+             "by an environment variable named after the command and the option: `LIC_TRAIN_STEPS=200` for "
+             "`lic train --steps 200`, `LIC_LATENTS_MAKE_PATCHES=64` for `lic latents make --patches 64`; "
+             "an option on the command line wins.\n\n")
     return text.replace("\n\n", "\n\n" + intro, 1)
 
 

@@ -26,6 +26,7 @@ from lic.fileio import atomic_write_bytes
 
 Quantizer = Literal[QUANTIZER_NAMES]  # type: ignore[valid-type]
 TrainedFor = Literal[TRAINING_QUANTIZERS]  # type: ignore[valid-type]
+ENVVAR_PREFIX = "LIC"  # every option also comes from LIC_<COMMAND>_<OPTION>, e.g. LIC_TRAIN_STEPS=200
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Learned image compression with real USQ/TCQ bitstreams: train, quantize latents for real, "
                        "retrain on them, and measure rate from the bytes.")
@@ -464,7 +465,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the app and turns errors into one line and an exit code."""
     warnings.formatwarning = _one_line_warning
     try:
-        code = typer.main.get_command(app).main(argv, prog_name="lic", standalone_mode=False)
+        code = typer.main.get_command(app).main(argv, prog_name="lic", standalone_mode=False,
+                                                auto_envvar_prefix=ENVVAR_PREFIX)
     except LicError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

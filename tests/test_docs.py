@@ -77,7 +77,7 @@ def parse(args: list[str]) -> dict:
 
     cmd = typer.main.get_command(app)
     ctx = cmd.make_context("lic", list(args))
-    while hasattr(cmd, "resolve_command"):
+    while hasattr(cmd, "resolve_command") and (ctx._protected_args or ctx.args or not cmd.invoke_without_command):
         name, cmd, rest = cmd.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
         ctx = cmd.make_context(name, rest, parent=ctx)
     return ctx.params
@@ -119,6 +119,9 @@ def test_the_readme_is_a_landing_page() -> None:
     first_screen = "\n".join(text.splitlines()[:50])
     assert len(text.splitlines()) <= 160
     assert "make demo" in first_screen and "make zoo" in first_screen and "arXiv:2506.08662" in first_screen
+    for used in ("source .venv/bin/activate", "dvc repro", "prefect server start", "dvc exp run", "lic latents diff",
+                 "rd_psnr.png", "WebP and AVIF"):  # how lic is used, how to reach it, and where it stands
+        assert used in first_screen, used
     assert (ROOT / "params.yaml").read_text() == (ROOT / "profiles" / "demo.yaml").read_text()
 
 
