@@ -292,18 +292,38 @@ def test_pretrain_flow_launches_torchrun(repo: tuple[Path, dict]) -> None:
 
 
 def test_experiments_compare_their_claims_and_curves_in_dvc(repo: tuple[Path, dict], tmp_path: Path) -> None:
-    """Two experiments (two values of ``lambda_tcq``): ``dvc exp show`` has the claims' BD-rates as
-    columns for both, ``dvc plots diff`` draws both experiments' curves, and the Prefect UI's
-    artifacts of the runs hold the numbers of the files they summarize."""
+    """The README's blocks as written: a Prefect server for the UI in a terminal of its own, then, in the
+    pipeline's repository, ``dvc repro`` (nothing to do) and an experiment ``tcq-02`` reporting to that
+    server. With a second experiment (another ``lambda_tcq``), ``dvc exp show`` has the claims'
+    BD-rates as columns for both, and ``dvc plots diff`` draws both experiments' curves."""
+    import signal
+    import urllib.request
+
+    from readme import UI_URL, blocks_of, run_block, start_ui
+
     path = tmp_path / "repo"
     shutil.copytree(repo[0], path, symlinks=True)
+    os.symlink(sys.prefix, path / ".venv")  # what make's setup would have made
     env = dict(repo[1], PYTHONPATH=str(path))
     dvc = str(Path(sys.executable).parent / "dvc")
     for cmd in (["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"]):
         _run(cmd, path, env)
-    for name, value in (("tcq-005", 0.05), ("tcq-02", 0.2)):
-        _run([dvc, "exp", "run", "-n", name, "-S", f"tcq.code.lambda_tcq={value}"], path, env)
+    [ui], [pipeline] = blocks_of("ui"), blocks_of("pipeline")
+    assert "dvc exp run -n tcq-02 -S tcq.code.lambda_tcq=0.2" in pipeline  # the experiment compared below
+    server = start_ui(ui, path, dict(env, PREFECT_HOME=str(tmp_path / "ui")))
+    try:
+        out = run_block(pipeline, path, env)
+        assert "tcq-02" in out
+        query = json.dumps({"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}).encode()
+        request = urllib.request.Request(f"{UI_URL}/flow_runs/filter", data=query,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert json.loads(resp.read()), "the experiment's flows did not report to the README's server"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    _run([dvc, "exp", "run", "-n", "tcq-005", "-S", "tcq.code.lambda_tcq=0.05"], path, env)
     shown = json.loads(_run([dvc, "exp", "show", "--json"], path, env))
     exps = {e["name"]: e for row in shown for e in (row.get("experiments") or []) for e in e["revs"] if e.get("name")}
     assert {"tcq-005", "tcq-02"} <= set(exps)
