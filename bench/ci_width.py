@@ -1,10 +1,10 @@
-"""How a BD-rate's bootstrap interval narrows with the number of held-out photos.
+"""How a BD-rate's interval (lic.bdrate's) narrows with the number of held-out photos.
 
 For every comparison the report makes in ``EVAL_DIR`` (per-image CSVs, as the pipeline writes
 them), draws subsets of ``m`` of the evaluated photos and prints the mean width of the 95%
 interval (PSNR) for each ``m``, and the median over comparisons. The last columns give the SD of
 the per-image BD-rates and the width ``2 * 1.96 * SD / sqrt(n)`` it predicts for ``--predict``
-photos, where a bootstrap over few photos is still too narrow. The other half of the trade, what
+photos. The other half of the trade, what
 the model loses from fewer training photos, is ``bench/split.py``.
 
     python bench/ci_width.py artifacts/eval
@@ -32,7 +32,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("eval_dir", type=Path)
     ap.add_argument("--draws", type=int, default=8, help="random subsets per size")
-    ap.add_argument("--resamples", type=int, default=300, help="bootstrap resamples per interval")
     ap.add_argument("--predict", type=int, nargs="+", default=[11, 24], help="photo counts to predict widths for")
     args = ap.parse_args()
 
@@ -54,7 +53,7 @@ def main() -> None:
             for _ in range(draws):
                 names = sorted(rng.choice(images, m, replace=False))
                 try:
-                    iv = bd_rate_ci(subset(curves[anchor], names), subset(curves[test], names), resamples=args.resamples)
+                    iv = bd_rate_ci(subset(curves[anchor], names), subset(curves[test], names))
                     w.append(iv.high - iv.low)
                 except LicError:
                     pass

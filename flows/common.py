@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import yaml
 from prefect import get_run_logger
 
-from lic.config import DATA_DIR, TRAINING_QUANTIZERS, Family, RetrainPlan
+from lic.config import DATA_DIR, TRAINING_QUANTIZERS, EvaluateConfig, Family, RetrainPlan, coded_base
 from lic.download import registry
 from lic.errors import LicError
 
@@ -124,6 +124,13 @@ def variants(quantizer: str, params: dict[str, Any]) -> tuple[str, ...]:
     """The model families of a quantizer: ``base`` (phase 1), then each retraining family of
     ``params.yaml``'s ``retrain`` section (:class:`lic.config.RetrainPlan`)."""
     return ("base",) + tuple(f.name for f in retrain_plan(params).families(quantizer))
+
+
+def coded_variants(quantizer: str, params: dict[str, Any]) -> tuple[str, ...]:
+    """The base model of ``quantizer`` coded with each other quantizer of ``evaluate.coding``
+    (``base-as-<coding>``, :func:`lic.config.coded_base`)."""
+    coding = EvaluateConfig(**params.get("evaluate", {})).coding
+    return tuple(coded_base(quantizer, c).partition("-")[2] for c in coding if c != quantizer)
 
 
 def retrain_plan(params: dict[str, Any]) -> RetrainPlan:

@@ -8,9 +8,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import evaluation_table
-from flows.common import (checkpoint, choose, evaluation, image_folder, load_params, main, quantizers, seed_of,
-                          tcq_coding, variants)
-from lic.config import EvaluateConfig
+from flows.common import (checkpoint, choose, coded_variants, evaluation, image_folder, load_params, main, quantizers,
+                          seed_of, tcq_coding, variants)
+from lic.config import EvaluateConfig, coding_of
 from lic.data import list_images
 from lic.errors import LicError
 from lic.evaluate import evaluate_checkpoints, evaluate_codec
@@ -42,14 +42,16 @@ def check(variant: str, seed: str = "0") -> None:
     have no seed); ``seed`` one of its ``seeds``."""
     p = load_params()
     codecs = EvaluateConfig(**p["evaluate"]).codecs
-    choose(variant, [f"{q}-{v}" for q in quantizers(p) for v in variants(q, p)] + list(codecs), "model family or codec")
+    choose(variant, [f"{q}-{v}" for q in quantizers(p) for v in (*variants(q, p), *coded_variants(q, p))] + list(codecs),
+           "model family or codec")
     if seed_of(p, seed) and variant in codecs:
         raise LicError(f"{variant} is a classical anchor: it has no seed")
 
 
 @flow(name="evaluate")
 def evaluate(variant: str, seed: str = "0") -> str:
-    """``variant`` is ``<quantizer>-<variant>`` (e.g. ``usq-base``, ``tcq-decoder``) or a codec."""
+    """``variant`` is ``<quantizer>-<variant>`` (e.g. ``usq-base``, ``tcq-decoder``, or a base coded
+    with another quantizer, ``tcq-base-as-usq``) or a codec."""
     p = load_params()
     s = seed_of(p, seed)
     images = str(image_folder(p["data"]["test_images"]))
@@ -57,8 +59,11 @@ def evaluate(variant: str, seed: str = "0") -> str:
     if variant in cfg.codecs:
         return evaluate_variant(variant, images, None, None, {}, list(cfg.qualities))
     quantizer, kind = variant.split("-", 1)
+    coding = quantizer
+    if coding_of(variant):
+        kind, coding = "base", coding_of(variant)[1]
     ckpts = [str(checkpoint(quantizer, kind, key, s)) for key in p["lmbdas"]]
-    return evaluate_variant(variant, images, ckpts, quantizer, tcq_coding(p, quantizer), [], s)
+    return evaluate_variant(variant, images, ckpts, coding, tcq_coding(p, coding), [], s)
 
 
 if __name__ == "__main__":

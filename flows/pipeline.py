@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import UnfinishedRun
 from prefect.futures import PrefectFuture, wait
 
-from flows.common import data_sets, load_params, main, quantizers, retrain_plan, variants
+from flows.common import coded_variants, data_sets, load_params, main, quantizers, retrain_plan, variants
 from flows.data import data
 from flows.evaluate import evaluate
 from flows.make_latents import make_latents
@@ -107,6 +107,8 @@ def pipeline() -> str:
                     family[fam.name].append(run("retrain", fam.name, q, key, seed, after=after))
             for kind, done in family.items():
                 futures.append(run("evaluate", f"{q}-{kind}", seed, after=done))
+            for kind in coded_variants(q, p):  # the base coded with the other quantizers of evaluate.coding
+                futures.append(run("evaluate", f"{q}-{kind}", seed, after=family["base"]))
             futures += [f for done in family.values() for f in done]
         futures += base + list(imported.values())
     wait(futures)

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, data_sets, eval_dir, evaluation, family, quantizers,
-                          latents, load_params, source, variants)
+from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, coded_variants, data_sets, eval_dir, evaluation, family,
+                          latents, load_params, quantizers, source, variants)
 from flows.deps import code_deps
 from lic.config import RetrainPlan
 from lic.errors import LicError
@@ -135,6 +135,10 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
                          deps=(TEST, str(family(q, "${item}", seed))),
                          params=("tcq.code",) if q == "tcq" else (),
                          outs=(str(result), str(result.with_suffix(".csv")))))
+        if coded_variants(q, params):  # the base coded with the other quantizers of evaluate.coding
+            out.append(Stage(f"evaluate-{q}-coded{tag}", "evaluate", (f"{q}-${{item}}", *arg),
+                             foreach=list(coded_variants(q, params)), deps=(TEST, str(family(q, "base", seed))),
+                             params=("tcq.code",), outs=(str(result), str(result.with_suffix(".csv")))))
     return out
 
 
@@ -159,7 +163,7 @@ def plots(params: dict[str, Any]) -> list[dict[str, Any]]:
     """The RD curves as DVC plots: x bpp, y PSNR (and MS-SSIM), one line per family (the report's
     ``curves/<family>.csv``), so that ``dvc plots diff`` draws two experiments' curves in one plot."""
     folder = REPORTS / str(params.get("profile", "custom")) / CURVES
-    families = [f"{q}-{v}" for q in quantizers(params) for v in variants(q, params)]
+    families = [f"{q}-{v}" for q in quantizers(params) for v in (*variants(q, params), *coded_variants(q, params))]
     families += list((params.get("evaluate") or {}).get("codecs", []))
     return [{f"rd-{name}": {"template": "linear", "x": "bpp",
                             "y": {str(folder / f"{f}.csv"): column for f in families},

@@ -3,10 +3,18 @@
 Uses the ``bjontegaard`` package with piecewise cubic Hermite (pchip) interpolation by default;
 ``akima`` needs four points or more. Negative values mean the test curve saves rate.
 
-:func:`bd_rate_ci` adds a paired bootstrap over images: each resample draws ``n`` of the ``n``
-images both curves share, with replacement, averages each curve over them (bpp and quality per
-rate point, as the results JSON does) and takes the BD-rate of those means; the interval is the
-percentile interval of the resamples. It also gives each image's own BD-rate.
+:func:`bd_rate_ci` gives the BD-rate of the mean curves (bpp and quality averaged over the ``n``
+images both families coded, per rate point, as the results JSON does) with a jackknife
+t-interval for that same quantity: with ``theta_(i)`` the BD-rate of the mean curves without image
+``i``,
+
+    se = sqrt((n - 1) / n * sum_i (theta_(i) - mean_i theta_(i))^2),
+    interval = theta +- t_{n-1, (1 + level) / 2} * se.
+
+It was chosen by simulation (``python -m lic.coverage``, docs: results): over 1,000 seeded draws
+of 7 images whose effects are normal or t(3), it covers the true BD-rate 93-94% of the time at 95%,
+where a percentile bootstrap over the images covers 86-88%. It also gives each image's own BD-rate,
+how many of them are defined, and a Wilcoxon signed-rank test of their sign.
 """
 
 from __future__ import annotations
@@ -21,11 +29,14 @@ from typing import NamedTuple
 import bjontegaard
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
+from scipy.stats import wilcoxon
 
 from lic.config import BD_METHODS
 from lic.errors import LicError
 
-RESAMPLES, LEVEL, SEED = 1000, 0.95, 0  # the bootstrap's defaults: fixed, so reports are reproducible
+LEVEL = 0.95
+METHOD = "jackknife t-interval"
 _CSV_COLUMNS = {"psnr-rgb": "psnr_rgb", "ms-ssim-rgb": "ms_ssim_rgb"}  # metric -> per-image CSV column
 
 METHODS = BD_METHODS
@@ -121,20 +132,40 @@ def load_per_image(results: Path, metric: str = "psnr-rgb", points: int | None =
 
 @dataclass(frozen=True)
 class Interval:
-    """A BD-rate (of the mean curves), its bootstrap interval, and the per-image BD-rates."""
+    """A BD-rate (of the mean curves), its jackknife t-interval, and the per-image BD-rates."""
 
     value: float
-    low: float
+    low: float  # nan (no interval) when a leave-one-out mean curve gives no BD-rate
     high: float
     per_image: dict[str, float]  # nan where an image's own curves give no BD-rate
-    resamples: int
-    failed: int  # resamples whose mean curves gave no BD-rate (left out)
+    failed: int  # leave-one-out mean curves that gave no BD-rate
     level: float = LEVEL
 
     @property
     def excludes_zero(self) -> bool:
         """The interval lies on one side of 0: the difference is distinguishable from none."""
         return self.low > 0 or self.high < 0
+
+    @property
+    def defined(self) -> int:
+        """How many images have a BD-rate of their own."""
+        return sum(math.isfinite(v) for v in self.per_image.values())
+
+    @property
+    def wilcoxon_p(self) -> float:
+        """Two-sided p-value of Wilcoxon's signed-rank test on the defined per-image BD-rates (exact for
+        few images; nan below 2 or when all are 0)."""
+        values = [v for v in self.per_image.values() if math.isfinite(v)]
+        if len(values) < 2 or not any(values):
+            return math.nan
+        return float(wilcoxon(values).pvalue)
+
+    def describe(self) -> str:
+        """What the interval is made of, in one line: method, images, defined per-image BD-rates, test."""
+        n = len(self.per_image)
+        return (f"{self.level:.0%} {METHOD} over {n} images; {self.defined} of {n} with a BD-rate of their own, "
+                f"Wilcoxon p={self.wilcoxon_p:.3f}" + (f"; {self.failed} leave-one-out curves undefined"
+                                                        if self.failed else ""))
 
     def __str__(self) -> str:
         return f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}]"
@@ -148,26 +179,38 @@ def _mean_curve(c: PerImage, idx: np.ndarray) -> tuple[list[float], list[float]]
     return list(r[order]), list(q[order])
 
 
-def bd_rate_ci(anchor: PerImage, test: PerImage, method: str = "pchip", resamples: int = RESAMPLES,
-               level: float = LEVEL, seed: int = SEED) -> Interval:
-    """Paired bootstrap over the images both families coded (see the module docstring)."""
+def paired(anchor: PerImage, test: PerImage) -> tuple[PerImage, PerImage]:
+    """Both families on the images that both coded, in the same order."""
     shared = sorted(set(anchor.images) & set(test.images))
-    if len(shared) < 2:
-        raise LicError(f"a bootstrap over images needs at least 2 images in both curves, found {len(shared)}")
-    a = PerImage(shared, *(m[:, [anchor.images.index(i) for i in shared]] for m in anchor[1:]))
-    t = PerImage(shared, *(m[:, [test.images.index(i) for i in shared]] for m in test[1:]))
-    def bd(idx: np.ndarray) -> float:
-        try:
-            return bd_rate_curves(_mean_curve(a, idx), _mean_curve(t, idx), method)
-        except LicError:
-            return math.nan
+    if len(shared) < 3:
+        raise LicError(f"an interval over images needs at least 3 images in both curves, found {len(shared)}")
+    return tuple(PerImage(shared, *(m[:, [f.images.index(i) for i in shared]] for m in f[1:]))
+                 for f in (anchor, test))
 
-    every = np.arange(len(shared))
+
+def mean_bd(anchor: PerImage, test: PerImage, idx: np.ndarray, method: str = "pchip") -> float:
+    """BD-rate of the mean curves over the images ``idx`` (nan where undefined)."""
+    try:
+        return bd_rate_curves(_mean_curve(anchor, idx), _mean_curve(test, idx), method)
+    except LicError:
+        return math.nan
+
+
+def jackknife_interval(value: float, leave_one_out: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """``value +- t_{n-1} * se`` with the jackknife's ``se`` from the ``n`` leave-one-out values."""
+    n = len(leave_one_out)
+    se = math.sqrt((n - 1) / n * float(np.sum((leave_one_out - leave_one_out.mean()) ** 2)))
+    half = float(student_t.ppf((1 + level) / 2, n - 1)) * se
+    return value - half, value + half
+
+
+def bd_rate_ci(anchor: PerImage, test: PerImage, method: str = "pchip", level: float = LEVEL) -> Interval:
+    """The BD-rate of the mean curves with its jackknife t-interval (see the module docstring)."""
+    a, t = paired(anchor, test)
+    every = np.arange(len(a.images))
     value = bd_rate_curves(_mean_curve(a, every), _mean_curve(t, every), method)
-    per_image = {name: bd(every[k : k + 1]) for k, name in enumerate(shared)}
-    rng = np.random.default_rng(seed)
-    draws = [v for v in (bd(rng.integers(0, len(shared), len(shared))) for _ in range(resamples)) if math.isfinite(v)]
-    if not draws:
-        raise LicError("no bootstrap resample gave a BD-rate (the mean curves never rise with their rate)")
-    low, high = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)])
-    return Interval(value, float(low), float(high), per_image, resamples, resamples - len(draws), level)
+    per_image = {name: mean_bd(a, t, every[k : k + 1], method) for k, name in enumerate(a.images)}
+    loo = np.array([mean_bd(a, t, np.delete(every, k), method) for k in every])
+    failed = int(np.sum(~np.isfinite(loo)))
+    low, high = jackknife_interval(value, loo, level) if not failed else (math.nan, math.nan)
+    return Interval(value, low, high, per_image, failed, level)

@@ -320,7 +320,7 @@ def bdrate(
     method: Literal[BD_METHODS] = typer.Option(  # type: ignore[valid-type]
         "pchip", "--method", help="interpolation (akima needs 4+ points)"),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="also write it to this JSON (dvc metrics)"),
-    ci: bool = typer.Option(False, "--ci", help="add a 95% bootstrap interval over images (from the per-image "
+    ci: bool = typer.Option(False, "--ci", help="add a 95% jackknife t-interval over images (from the per-image "
                                                "CSVs lic eval writes beside the JSONs)"),
     points: Optional[int] = typer.Option(None, "--points", min=2, help="only each curve's N lowest-rate points "
                                          "(e.g. 3: leave out a top point that folds)"),
@@ -328,16 +328,16 @@ def bdrate(
     """Print the BD-rate (percent; negative saves rate) of TEST against ANCHOR."""
     import json
 
-    from lic.bdrate import RESAMPLES, SEED, bd_rate, bd_rate_ci, has_per_image, load_per_image
+    from lic.bdrate import bd_rate, bd_rate_ci, has_per_image, load_per_image
 
     value = bd_rate(anchor, test, metric, method, points)
     record = {"anchor": str(anchor), "test": str(test), "metric": metric, "method": method, "points": points,
               "bd_rate_percent": value}
     if ci:
         iv = bd_rate_ci(load_per_image(anchor, metric, points), load_per_image(test, metric, points), method)
-        typer.echo(f"{value:.2f} [{iv.low:.2f}, {iv.high:.2f}] ({iv.level:.0%} paired bootstrap over "
-                   f"{len(iv.per_image)} images, {RESAMPLES} resamples, seed {SEED})")
-        record |= {"ci": [iv.low, iv.high], "level": iv.level, "per_image": iv.per_image}
+        typer.echo(f"{value:.2f} [{iv.low:.2f}, {iv.high:.2f}] ({iv.describe()})")
+        record |= {"ci": [iv.low, iv.high], "level": iv.level, "per_image": iv.per_image, "defined": iv.defined,
+                   "wilcoxon_p": iv.wilcoxon_p}
     else:
         missing = [str(p) for p in (anchor, test) if not has_per_image(p)]
         note = (f" (mean curves; no interval: {' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no "

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lic.bdrate import bd_rate_ci, bd_rate_curves, load_per_image
+from lic.bdrate import Interval, bd_rate_ci, bd_rate_curves, load_per_image
 from lic.config import CLASSICAL_CODECS as ANCHORS
-from lic.config import Family
+from lic.config import Family, coded_base, coding_of
 from lic.errors import LicError
 
 LABELS = {"base": "baseline", "decoder": "decoder retrained", "hyper-decoder": "hyper-decoder + decoder retrained",
-          "control": "control (noise fine-tune)"}
+          "control": "control (noise fine-tune)", "hyper-control": "hyper-control (noise fine-tune of h_s and g_s)"}
 METRICS = {"psnr-rgb": "PSNR-RGB (dB)", "ms-ssim-rgb": "MS-SSIM-RGB"}
 COLUMNS = {"psnr-rgb": "bd_rate_psnr_pct", "ms-ssim-rgb": "bd_rate_msssim_pct"}
 
@@ -33,6 +33,9 @@ def label(variant: str) -> str:
         return f"{variant.upper()} (Pillow)"
     q, _, kind = variant.partition("-")
     fam = family_of(kind)
+    coded = coding_of(variant)
+    if coded and coded[0] != coded[1]:
+        return f"{q.upper()} baseline coded with {coded[1].upper()}"
     if fam is None:
         return f"{q.upper()} {LABELS.get(kind, kind)}"
     stale = " (stale indices)" if fam.strategy == "stale" else ""
@@ -63,29 +66,74 @@ def load_results(eval_dir: Path) -> dict[str, dict[str, Any]]:
 
 def comparisons(variants: list[str]) -> list[tuple[str, str]]:
     """(test, anchor) pairs that exist among ``variants``: each retrained family against its base
-    and against its control (the same budget of noise-trained steps: round ``r``'s control for
-    round ``r``), TCQ against USQ, and every family against JPEG."""
+    and against its control (the same parameters and steps on the training surrogate: round ``r``'s
+    control for round ``r``), TCQ against USQ, and every family against JPEG. Base models coded with
+    several quantizers (:func:`lic.config.coded_base`) add the quantizer's effect (each coding against
+    USQ's, on the same model) and the training's (the TCQ-trained model against the USQ-trained one,
+    with the same coding)."""
     pairs = []
+    coded = {coding_of(v): v for v in variants if coding_of(v)}
     for v in variants:
         q, _, kind = v.partition("-")
-        if v not in ANCHORS and kind != "base" and f"{q}-base" in variants:
+        if v not in ANCHORS and kind != "base" and not coding_of(v) and f"{q}-base" in variants:
             pairs.append((v, f"{q}-base"))
     for v in variants:
         q, _, kind = v.partition("-")
         fam = family_of(kind)
-        if fam is None or fam.mode == "control":
+        if fam is None or fam.is_control:
             continue
-        control = f"{q}-{Family('control', round=fam.round).name}"
+        control = f"{q}-{fam.control.name}"
         if control in variants:
             pairs.append((v, control))
+    for (trained, coding), v in coded.items():
+        if coding != "usq" and (trained, "usq") in coded:
+            pairs.append((v, coded[trained, "usq"]))  # the quantizer's effect
     for v in variants:
         q, _, kind = v.partition("-")
-        if q == "tcq" and f"usq-{kind}" in variants:
+        if q == "tcq" and not coding_of(v) and f"usq-{kind}" in variants:
             pairs.append((v, f"usq-{kind}"))
+    for (trained, coding), v in coded.items():
+        if trained == "tcq" and ("usq", coding) in coded:
+            pairs.append((v, coded["usq", coding]))  # the training's effect
+    if ("tcq", "tcq") in coded and ("usq", "usq") in coded:
+        pairs.append((coded["tcq", "tcq"], coded["usq", "usq"]))  # both at once: each coded as it was trained
     for v in variants:
-        if v not in ANCHORS and "jpeg" in variants:
+        if v not in ANCHORS and not (coding_of(v) and kind_of(v) != "base") and "jpeg" in variants:
             pairs.append((v, "jpeg"))
-    return pairs
+    return list(dict.fromkeys(pairs))
+
+
+def kind_of(variant: str) -> str:
+    return variant.partition("-")[2]
+
+
+def coding_table(results: dict[str, dict[str, Any]], eval_dir: Path, metric: str = "psnr-rgb") -> pd.DataFrame:
+    """Training surrogate (rows) against coding quantizer (columns): each base model's BD-rate, coded
+    with each quantizer, against the USQ-trained model coded with USQ, with its interval."""
+    coded = {coding_of(v): v for v in results if coding_of(v)}
+    codings = [c for c in ("usq", "rdoq", "tcq") if any(k == c for _, k in coded)]
+    if ("usq", "usq") not in coded or len(codings) < 2:
+        return pd.DataFrame()
+    anchor = load_per_image(Path(eval_dir) / f"{coded['usq', 'usq']}.json", metric)
+    rows = []
+    for trained in (t for t in ("usq", "tcq") if any(k == t for k, _ in coded)):
+        row = {"trained with": {"usq": "USQ noise", "tcq": "TCQ perturbation"}[trained]}
+        for c in codings:
+            v = coded.get((trained, c))
+            try:
+                row[f"coded {c.upper()}"] = "n/a" if v is None else "0 (the anchor)" if v == coded["usq", "usq"] \
+                    else str_interval(bd_rate_ci(anchor, load_per_image(Path(eval_dir) / f"{v}.json", metric)))
+            except LicError:
+                row[f"coded {c.upper()}"] = "n/a"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def str_interval(iv: Interval) -> str:
+    """``value [low, high]``, ``*`` where the interval excludes 0."""
+    if math.isnan(iv.low):
+        return f"{iv.value:+.2f} [no interval]"
+    return f"{iv.value:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}]" + (" *" if iv.excludes_zero else "")
 
 
 def curve(res: dict[str, Any], metric: str) -> tuple[list[float], list[float]]:
@@ -93,17 +141,21 @@ def curve(res: dict[str, Any], metric: str) -> tuple[list[float], list[float]]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path) -> pd.DataFrame:
-    """Every comparison's BD-rate of the mean curves, its bootstrap interval over images and the
-    number of images, from the per-image CSVs in ``eval_dir`` (nan where undefined)."""
+def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path, same_sign: dict[tuple[str, str], bool] | None = None
+             ) -> pd.DataFrame:
+    """Every comparison's BD-rate of the mean curves, its interval over images, the number of images,
+    how many have a BD-rate of their own and Wilcoxon's p on those, from the per-image CSVs in
+    ``eval_dir`` (nan where undefined). ``same_sign``: whether every run that the report compares
+    gives a claim's PSNR BD-rate one sign (:func:`run_table`); a claim without it is never starred."""
     rows = []
     per_image = functools.cache(lambda variant, metric: load_per_image(Path(eval_dir) / f"{variant}.json", metric))
     for test, anchor in comparisons(list(results)):
-        row: dict[str, Any] = {"test": test, "anchor": anchor}
+        row: dict[str, Any] = {"test": test, "anchor": anchor, "same_sign": (same_sign or {}).get((test, anchor), True)}
         for metric, col in COLUMNS.items():
             try:
                 iv = bd_rate_ci(per_image(anchor, metric), per_image(test, metric))
-                row |= {col: iv.value, f"{col}_low": iv.low, f"{col}_high": iv.high, "images": len(iv.per_image)}
+                row |= {col: iv.value, f"{col}_low": iv.low, f"{col}_high": iv.high, "images": len(iv.per_image),
+                        f"{col}_defined": iv.defined, f"{col}_p": iv.wilcoxon_p}
             except LicError:
                 row |= {col: math.nan, f"{col}_low": math.nan, f"{col}_high": math.nan}
         rows.append(row)
@@ -113,7 +165,9 @@ def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path) -> pd.DataFrame
 def is_claim(test: str, anchor: str) -> bool:
     """The comparisons the report gives across seeds: retrained against control, TCQ against USQ,
     each family against JPEG."""
-    return anchor.partition("-")[2].startswith("control") or (test[:3], anchor[:3]) == ("tcq", "usq") or anchor == "jpeg"
+    fam = family_of(anchor.partition("-")[2])
+    return bool(fam and fam.is_control) or (test[:3], anchor[:3]) == ("tcq", "usq") or anchor == "jpeg" or bool(
+        coding_of(test) and coding_of(anchor))
 
 
 def claim_key(test: str, anchor: str) -> str:
@@ -162,20 +216,41 @@ def folded(results: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def starred(r: pd.Series | dict, col: str) -> bool:
+    """A claim holds: its interval excludes 0 and (PSNR) every run the report compares shares its sign."""
+    excludes = r[f"{col}_low"] > 0 or r[f"{col}_high"] < 0
+    return bool(excludes and (col != COLUMNS["psnr-rgb"] or r.get("same_sign", True) is not False))
+
+
 def _cell(r: pd.Series, col: str) -> str:
-    """``value [low, high]``; ``*`` marks an interval that excludes 0."""
+    """``value [low, high]``; ``*`` marks a claim that holds (:func:`starred`)."""
     if math.isnan(r[col]):
         return "n/a"
-    mark = " *" if r[f"{col}_low"] > 0 or r[f"{col}_high"] < 0 else ""
+    if math.isnan(r[f"{col}_low"]):
+        return f"{r[col]:+.2f} [no interval]"
+    mark = " *" if starred(r, col) else ""
     return f"{r[col]:+.2f} [{r[f'{col}_low']:+.2f}, {r[f'{col}_high']:+.2f}]{mark}"
 
 
+def _images(r: pd.Series) -> str:
+    """How many images; where some have no BD-rate of their own, how many do, per metric."""
+    n = 0 if pd.isna(r.get("images")) else int(r["images"])
+    partial = [f"{METRICS[m].split(' ')[0]} {int(r[f'{c}_defined'])}" for m, c in COLUMNS.items()
+               if not pd.isna(r.get(f"{c}_defined", math.nan)) and int(r[f"{c}_defined"]) < n]
+    return f"{n} ({', '.join(partial)} defined)" if partial else str(n)
+
+
+def _p(r: pd.Series) -> str:
+    return ", ".join("n/a" if pd.isna(r.get(f"{c}_p", math.nan)) else f"{r[f'{c}_p']:.3f}" for c in COLUMNS.values())
+
+
 def table_markdown(table: pd.DataFrame) -> str:
-    """``value [low, high]`` per metric; ``*`` marks an interval that excludes 0."""
+    """``value [low, high]`` per metric, ``*`` where the claim holds; the images and Wilcoxon's p."""
     shown = pd.DataFrame({"test": table["test"], "anchor": table["anchor"],
                           **{f"BD-rate {METRICS[m].split(' ')[0]} %": table.apply(_cell, axis=1, col=c)
                              for m, c in COLUMNS.items()},
-                          "images": table.get("images", pd.Series(dtype=float)).fillna(0).astype(int)})
+                          "images": table.apply(_images, axis=1),
+                          "p (PSNR, MS-SSIM)": table.apply(_p, axis=1)})
     return shown.to_markdown(index=False)
 
 
@@ -187,11 +262,11 @@ def open_questions(results: dict[str, dict[str, Any]], table: pd.DataFrame) -> p
     for v, res in results.items():
         q, _, kind = v.partition("-")
         fam = None if v in ANCHORS else family_of(kind)
-        if fam is None or fam.mode == "control":
+        if fam is None or fam.is_control:
             continue
         row = {"quantizer": q.upper(), "family": LABELS[fam.mode], "strategy": fam.strategy if fam.mode ==
                "hyper-decoder" else "", "round": fam.round}
-        for name, anchor in (("vs base", f"{q}-base"), ("vs control", f"{q}-{Family('control', round=fam.round).name}")):
+        for name, anchor in (("vs base", f"{q}-base"), ("vs control", f"{q}-{fam.control.name}")):
             hit = table[(table["test"] == v) & (table["anchor"] == anchor)] if len(table) else table
             row[f"BD-rate {name} %"] = _cell(hit.iloc[0], COLUMNS["psnr-rgb"]) if len(hit) else "n/a"
         walls = [m.get("cumulative_wall_s") for m in res.get("models", {}).values()]

@@ -157,8 +157,10 @@ def load_training(text: str) -> tuple[ModelConfig, TrainConfig]:
     return ModelConfig.from_dict(model), _from_dict(TrainConfig, train, "training config")
 
 
-FAMILY_MODES = ("decoder", "control", "hyper-decoder")  # the pipeline's retraining families (Family)
-RETRAIN_MODES = (*FAMILY_MODES, "hyper-control")  # hyper-control: phase 4's control, not a pipeline family yet
+FAMILY_MODES = ("decoder", "control", "hyper-decoder", "hyper-control")  # the pipeline's retraining families (Family)
+RETRAIN_MODES = FAMILY_MODES
+CONTROLS = {"decoder": "control", "hyper-decoder": "hyper-control"}  # each phase's control: the same parameters,
+# steps, loss and learning rate, on the training surrogate instead of true quantization
 HYPER_MODES = ("hyper-decoder", "hyper-control")  # the modes that train the entropy decoders too, on rate plus distortion
 STRATEGIES = ("online", "stale")  # how phase 4 gets the indices of each batch (see lic.retrain)
 
@@ -209,9 +211,10 @@ class RetrainConfig:
 @dataclass(frozen=True)
 class Family:
     """A family of retrained models, named ``<mode>[-stale][-r<round>]``: phase 3 (``decoder``),
-    phase 4 (``hyper-decoder``, with ``online`` or ``stale`` indices) or the ``control``. Round
-    ``r > 1`` retrains round ``r - 1``'s models for as many steps again, on a dataset made from
-    them (the control on the first dataset: its noise does not depend on the weights)."""
+    phase 4 (``hyper-decoder``, with ``online`` or ``stale`` indices) or their controls (``control``,
+    ``hyper-control``). Round ``r > 1`` retrains round ``r - 1``'s models for as many steps again, on
+    a dataset made from them (a control on the first dataset: its surrogate does not depend on the
+    weights that it retrains)."""
 
     mode: str
     strategy: str = "online"
@@ -238,9 +241,18 @@ class Family:
         return Family(self.mode, self.strategy, self.round - 1) if self.round > 1 else None
 
     @property
+    def is_control(self) -> bool:
+        return self.mode in CONTROLS.values()
+
+    @property
+    def control(self) -> "Family":
+        """This family's control, of the same round (a control is its own)."""
+        return self if self.is_control else Family(CONTROLS[self.mode], round=self.round)
+
+    @property
     def new_latents(self) -> bool:
         """Whether this round quantizes its training latents afresh (from the previous round's models)."""
-        return self.round > 1 and self.mode != "control"
+        return self.round > 1 and not self.is_control
 
 
 @dataclass(frozen=True)
@@ -268,9 +280,10 @@ class RetrainPlan:
         return cls(**plan), rest
 
     def families(self, quantizer: str) -> tuple[Family, ...]:
-        first = [Family("decoder"), Family("control")] + [Family("hyper-decoder", s) for s in self.strategies]
+        first = [Family("decoder"), Family("control"), *(Family("hyper-decoder", s) for s in self.strategies),
+                 Family("hyper-control")]
         again = [f for f in first if (f.mode, quantizer) == ("decoder", "tcq") or f.strategy == "stale"]
-        again += [Family("control")] if again else []
+        again += list(dict.fromkeys(f.control for f in again))
         return tuple(first) + tuple(Family(f.mode, f.strategy, r) for r in range(2, self.rounds + 1) for f in again)
 
 
@@ -299,11 +312,34 @@ CLASSICAL_CODECS = ("jpeg", "webp", "avif")  # the anchors Pillow writes
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """Classical anchors and their quality sweep (Pillow's 0-100 scale)."""
+    """Classical anchors and their quality sweep (Pillow's 0-100 scale), and the quantizers that
+    ``coding`` names: every base model is also coded with each (its own, always), so that the
+    report separates the training surrogate from the coding quantizer (:func:`coded_base`)."""
 
     codecs: tuple[str, ...] = CLASSICAL_CODECS
     qualities: tuple[int, ...] = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+    coding: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "codecs", tuple(self.codecs))
         object.__setattr__(self, "qualities", tuple(int(q) for q in self.qualities))
+        object.__setattr__(self, "coding", tuple(self.coding))
+        bad = [q for q in self.coding if q not in QUANTIZER_NAMES]
+        if bad or len(set(self.coding)) < len(self.coding):
+            raise LicError(f"evaluate.coding must list some of {QUANTIZER_NAMES} once each, got {list(self.coding)}")
+
+
+CODED = "base-as-"  # a base model coded with another quantizer than its own: <trained>-base-as-<coding>
+
+
+def coded_base(trained: str, coding: str) -> str:
+    """The variant of the base model trained for ``trained``, coded with ``coding``."""
+    return f"{trained}-base" if coding == trained else f"{trained}-{CODED}{coding}"
+
+
+def coding_of(variant: str) -> tuple[str, str] | None:
+    """``(trained, coding)`` of a base model's variant (:func:`coded_base`), else None."""
+    trained, _, kind = variant.partition("-")
+    if kind == "base":
+        return trained, trained
+    return (trained, kind.removeprefix(CODED)) if kind.startswith(CODED) else None

@@ -17,10 +17,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lic.bdrate import LEVEL, RESAMPLES  # noqa: E402
-from lic.comparisons import (COLUMNS, METRICS, bd_table, claim_key, curve, family_of, folded, is_claim, label,  # noqa: E402
-                             load_results, open_questions, read_results, run_table, table_markdown)
+from lic.bdrate import LEVEL, METHOD  # noqa: E402
+from lic.comparisons import (COLUMNS, METRICS, bd_table, claim_key, coding_table, curve, family_of, folded,  # noqa: E402
+                             is_claim, label, load_results, open_questions, read_results, run_table, table_markdown)
 from lic.config import CLASSICAL_CODECS as ANCHORS  # noqa: E402
+from lic.config import coding_of  # noqa: E402
 from lic.fileio import atomic_write_bytes  # noqa: E402
 from lic.machine import describe  # noqa: E402
 
@@ -29,7 +30,7 @@ TABLE_MD, TABLE_CSV, PER_IMAGE = "bdrate.md", "bdrate.csv", "per_image.csv"
 README, METRICS_JSON = "README.md", "metrics.json"
 PLOTS = {"psnr-rgb": "rd_psnr.png", "ms-ssim-rgb": "rd_msssim.png"}
 CURVES = "curves"  # one CSV per family: point, bpp, psnr_rgb, ms_ssim_rgb (dvc plots show / diff)
-FEW_IMAGES = 10  # below this many images the report warns that its intervals are too narrow
+FEW_IMAGES = 10  # below this many images the report warns that its claims rest on few photos
 
 
 def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
@@ -39,10 +40,12 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
     learned = [v for v in results if v not in ANCHORS]
     max_bpp = max((max(results[v]["results"]["bpp"]) for v in learned), default=2.0)
-    colors = {"usq": {"base": "#08306b", "decoder": "#2171b5", "hyper-decoder": "#41b6c4", "control": "#9ecae1"},
-              "tcq": {"base": "#67000d", "decoder": "#cb181d", "hyper-decoder": "#f16913", "control": "#fc9272"}}
-    markers = {"base": "o", "decoder": "s", "hyper-decoder": "D", "control": "v"}
-    lines = {"base": "-", "decoder": "--", "hyper-decoder": "-.", "control": ":"}
+    colors = {"usq": {"base": "#08306b", "decoder": "#2171b5", "hyper-decoder": "#41b6c4", "control": "#9ecae1",
+                      "hyper-control": "#c6dbef"},
+              "tcq": {"base": "#67000d", "decoder": "#cb181d", "hyper-decoder": "#f16913", "control": "#fc9272",
+                      "hyper-control": "#fdd0a2"}}
+    markers = {"base": "o", "decoder": "s", "hyper-decoder": "D", "control": "v", "hyper-control": "^"}
+    lines = {"base": "-", "decoder": "--", "hyper-decoder": "-.", "control": ":", "hyper-control": ":"}
     anchor_style = {"jpeg": ("0.35", "x"), "webp": ("0.55", "+"), "avif": ("0.7", "*")}
     for v, res in sorted(results.items()):
         r, d = curve(res, metric)
@@ -56,7 +59,10 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
         fam = family_of(kind)
         mode = fam.mode if fam else kind
         marker = "*" if fam and fam.round > 1 else "P" if fam and fam.strategy == "stale" else markers.get(mode, "^")
-        ax.plot(r, d, color=colors.get(q, {}).get(mode, "tab:green"), marker=marker, linestyle=lines.get(mode, "-"),
+        line = lines.get(mode, "-")
+        if coding_of(v) and mode != "base":  # a base coded with another quantizer: its base's colour, dotted
+            mode, marker, line = "base", {"usq": "X", "rdoq": "h", "tcq": "p"}[coding_of(v)[1]], (0, (1, 1))
+        ax.plot(r, d, color=colors.get(q, {}).get(mode, "tab:green"), marker=marker, linestyle=line,
                 label=label(v), markersize=7 if marker == "*" else 5, linewidth=1.5)
     for res in (published or {}).values():
         if metric in res["results"]:
@@ -142,7 +148,8 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
     overlay = {str(p): read_results(Path(p)) for p in published}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = bd_table(results, eval_dir)
+    same_sign = {(r["test"], r["anchor"]): r["same sign"] == "yes" for r in spread.to_dict("records")}
+    table = bd_table(results, eval_dir, same_sign)
     questions = open_questions(results, table)
     table.to_csv(out_dir / TABLE_CSV, index=False, float_format="%.3f")
     folds = folded(results)
@@ -171,28 +178,31 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
         metrics["bd_rate_psnr_by_run"] = {claim_key(r["test"], r["anchor"]): {k: round(r[k], 3) for k in every}
                                           for r in spread.to_dict("records")}
     atomic_write_bytes(out_dir / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
+    coding = coding_table(results, eval_dir)
     (out_dir / README).write_text("\n".join(_readme(profile, results, every, overlay, md, warning, questions,
-                                                     spread)) + "\n")
+                                                     spread, coding)) + "\n")
     return metrics
 
 
 def _readme(profile: str, results: dict, every: dict, overlay: dict, md: str, warning: list[str],
-            questions: pd.DataFrame, spread: pd.DataFrame) -> list[str]:
+            questions: pd.DataFrame, spread: pd.DataFrame, coding: pd.DataFrame) -> list[str]:
     learned = [r for v, r in results.items() if v not in ANCHORS]
     n = max((len(r.get("images", [])) for r in learned), default=0)
     machines = sorted({describe(r["machine"]) for r in learned if "machine" in r})
     few = [] if n >= FEW_IMAGES else [
-        "", f"**Only {n} images**: a bootstrap over so few has few distinct resamples and understates the",
-        "uncertainty; even rows with `*` are indications, not conclusions."]
+        "", f"**Only {n} images**: the intervals hold for photos like these, and so few may not represent",
+        "others; even rows with `*` are indications, not conclusions."]
     return [
         "# Reports",
         "",
         f"Made by the `report` stage (`dvc repro`) with profile **{profile}** at commit `{git_commit(profile)}`.",
         "Images: the held-out test split; rates are real bitstream bytes; BD-rates use pchip",
         "interpolation over the shared quality range (negative = rate saved against the anchor).",
-        f"Each BD-rate is that of the mean curves, with its {LEVEL:.0%} paired bootstrap interval over",
-        f"the images ({RESAMPLES} resamples, seeded); `*` marks an interval that excludes 0. Rows",
-        "without `*` are not distinguishable from no difference on these images.",
+        f"Each BD-rate is that of the mean curves, with its {LEVEL:.0%} {METHOD} over the images (chosen",
+        "by simulation: docs, results); `*` marks an interval that excludes 0, and where the report",
+        "compares several runs, a sign that every run shares. Rows without `*` are not distinguishable",
+        "from no difference on these images. `images`: how many were coded, and how many of them have a",
+        "BD-rate of their own where not all do; `p`: Wilcoxon's signed-rank test on those per-image BD-rates.",
         *few,
         "",
         "Machine of the evaluations: " + ("; ".join(machines) if machines else "not recorded") + ".",
@@ -207,6 +217,13 @@ def _readme(profile: str, results: dict, every: dict, overlay: dict, md: str, wa
         "",
         md,
         "",
+        *([] if not len(coding) else [
+            "## The training surrogate apart from the coding quantizer", "",
+            "Each base model coded with each quantizer, BD-rate (PSNR) against the USQ-trained model coded with",
+            "USQ. Along a row, the coding quantizer's effect on the same model; down a column, the training",
+            "surrogate's under the same coding (the rows of the table above give each with its interval). The",
+            "controls belong to the training surrogate, not to the coding quantizer.", "",
+            coding.to_markdown(index=False), ""]),
         *([] if not len(questions) else [
             "## Open questions: phase 4 on TCQ, and rounds", "",
             "Each retrained family's strategy (phase 4: `online` quantizes every batch again, `stale` keeps the",

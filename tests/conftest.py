@@ -34,7 +34,7 @@ TINY_PARAMS = {
             "code": {"states": 8, "lambda_tcq": 0.1, "layout": "row", "weighting": "decoder"}},
     "latents": {"patches": 4, "patch_size": 64, "chunk": 2},
     "retrain": {"steps": 2, "batch_size": 2, "lr": 0.0001},
-    "evaluate": {"codecs": ["jpeg"], "qualities": [30, 70]},
+    "evaluate": {"codecs": ["jpeg"], "qualities": [30, 70], "coding": ["usq", "rdoq"]},
 }
 
 

@@ -28,13 +28,13 @@ from mirror import Server
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 QUALITIES = (1, 2)  # the zoo's qualities 1-4 as a curve of two points: every stage kind, half the stages
-# what the rehearsal overrides in profiles/zoo.yaml: sizes, steps, devices and one anchor codec (and what a
+# what the rehearsal overrides in profiles/zoo.yaml: sizes, steps, devices, one anchor codec and no cross-coding (and what a
 # test names in rehearse()'s overrides)
 SMALL = {("pretrain", "recipe"): {"batch_size": 2, "patch_size": 64, "checkpoint_every": 1, "device": "cpu"},
          ("pretrain", "finetune"): {"steps": 2},
          ("latents",): {"patches": 4, "patch_size": 64, "chunk": 2, "device": "cpu"},
          ("retrain",): {"steps": 2, "batch_size": 2, "device": "cpu"},
-         ("evaluate",): {"codecs": ["jpeg"]}}
+         ("evaluate",): {"codecs": ["jpeg"], "coding": []}}
 
 
 def working_tree(dest: Path) -> Path:

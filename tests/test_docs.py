@@ -135,3 +135,31 @@ def test_user_docs_cite_no_tracker_numbers_or_commit_hashes() -> None:
         cited = {h for h in hashes if any(c.startswith(h) for c in commits)}
         assert not cited, f"{doc.name} cites commits {sorted(cited)}"
         assert "../shared/" not in text and "this session" not in text.lower(), doc.name
+
+
+SIGNED = re.compile(r"(?<![\w.])([+\-−]\d+(?:\.\d+)?)(?![\w.])")  # a signed percentage or interval bound
+
+
+def _measured() -> set[float]:
+    """Every number of the reports (tables, READMEs, metrics) and of the lab notebook, signed as written
+    (an unsigned one as positive), to 2 decimals."""
+    out: set[float] = set()
+    files = [*(ROOT / "reports").glob("*/*.md"), *(ROOT / "reports").glob("*/*.csv"), *(ROOT / "reports").glob("*/*.json")]
+    for path in files:
+        text = path.read_text()
+        out |= {round(float(m.replace("−", "-")), 2) for m in SIGNED.findall(text)}
+        out |= {round(float(m), 2) for m in re.findall(r"(?<![\w.+\-−])(\d+\.\d+)(?![\w.])", text)}
+    return out
+
+
+def unsourced(text: str, measured: set[float]) -> list[str]:
+    return [m for m in SIGNED.findall(text) if round(float(m.replace("−", "-")), 2) not in measured]
+
+
+def test_the_numbers_of_the_results_docs_come_from_the_reports() -> None:
+    """Every signed percentage and interval bound in the docs that quote results appears in a report or a
+    lab notebook entry: a number copied by hand cannot drift from its source unseen."""
+    measured = _measured()
+    for doc in ("docs/results.md", "reports/README.md", "README.md"):
+        assert unsourced((ROOT / doc).read_text(), measured) == [], doc
+    assert unsourced("TCQ saves -71.93% [-88.17, -55.39]", measured) == ["-71.93", "-88.17", "-55.39"]  # can fail

@@ -62,10 +62,15 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
             assert (root / "eval" / f"{q}-{kind}.json").is_file()
         for key in TINY_PARAMS["lmbdas"]:
             assert (root / "latents" / f"{q}-{key}.zarr" / "zarr.json").is_file()
+    for name in ("usq-hyper-control", "tcq-hyper-control", "usq-base-as-rdoq", "tcq-base-as-usq", "tcq-base-as-rdoq"):
+        assert (root / "eval" / f"{name}.json").is_file(), name  # phase 4's control; the bases coded otherwise
     for name in ("rd_psnr.png", "rd_msssim.png", "bdrate.md", "bdrate.csv", "per_image.csv", "metrics.json",
                  "README.md"):
         assert (path / "reports" / "tiny" / name).is_file(), name
-    assert "tiny" in (path / "reports" / "tiny" / "README.md").read_text()
+    readme = (path / "reports" / "tiny" / "README.md").read_text()
+    assert "tiny" in readme and "## The training surrogate apart from the coding quantizer" in readme
+    table = (path / "reports" / "tiny" / "bdrate.md").read_text()
+    assert "| usq-hyper-decoder " in table and "| usq-hyper-control " in table  # phase 4 against its control
     assert _status(path, env) == set()
 
 
