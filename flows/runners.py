@@ -20,6 +20,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ContextManager
@@ -93,6 +94,7 @@ def _number(folder: str, workers: int) -> None:
     import fcntl
 
     global _worker, _slot
+    Path(folder).mkdir(exist_ok=True)
     for n in range(workers):
         f = open(Path(folder) / str(n), "w")
         try:
@@ -128,22 +130,24 @@ def pin(devices: tuple[str, ...]) -> str | None:
 
 class NumberedProcessPool(ProcessPoolTaskRunner):
     """Prefect's process pool, its workers numbered by :func:`_number` from a folder of lock files
-    that lives as long as the pool."""
+    that lives as long as the pool: through the pool's public ``initializer`` and ``initargs``, and a
+    ``duplicate`` (what Prefect enters for each flow run) with a folder of its own."""
 
     def __init__(self, max_workers: int) -> None:
-        super().__init__(max_workers=max_workers, initializer=_number)
-        self._slots: str | None = None
+        self.workers = max_workers
+        self.slots = Path(tempfile.gettempdir()) / f"lic-workers-{uuid.uuid4().hex}"  # made by the first worker
+        super().__init__(max_workers=max_workers, initializer=_number, initargs=(str(self.slots), max_workers))
 
-    def __enter__(self) -> "NumberedProcessPool":
-        self._slots = tempfile.mkdtemp(prefix="lic-workers-")
-        self._initargs = (self._slots, self._max_workers)
-        return super().__enter__()
+    def duplicate(self) -> "NumberedProcessPool":
+        twin = type(self)(self.workers)
+        twin.subprocess_message_processor_factories = self.subprocess_message_processor_factories
+        return twin
 
     def __exit__(self, *exc: Any) -> None:
         try:
             super().__exit__(*exc)
         finally:
-            shutil.rmtree(self._slots, ignore_errors=True)
+            shutil.rmtree(self.slots, ignore_errors=True)
 
 
 def task_runner(cfg: RunnerConfig) -> TaskRunner:
