@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 from distributed import Client, LocalCluster
 
-from common import load_codec
-from lic.checkpoint import save_checkpoint
+from common import checkpoint_path
 from lic.config import LatentsConfig
 from lic.data import default_images
 from lic.latents import ARRAYS, make_latents, open_latents
@@ -54,9 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = LatentsConfig(patches=args.patches, patch_size=128, chunk=16)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = args.model or Path(tmp) / "model.ckpt"
-        if not args.model:
-            save_checkpoint(ckpt, load_codec(None).model)
+        ckpt = checkpoint_path(args.model, Path(tmp))
         times = {w: run(w, ckpt, Path(tmp) / f"{w}.zarr", args.quantizer, cfg, args.shards) for w in (1, 2)}
         a, b = open_latents(Path(tmp) / "1.zarr"), open_latents(Path(tmp) / "2.zarr")
         equal = all(np.array_equal(a[k][:], b[k][:]) for k in ARRAYS)

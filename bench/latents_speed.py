@@ -4,7 +4,7 @@
 - size on disk per sample, compressed (zstd) against raw;
 - batches/s the loader delivers against batches/s phase-3 training consumes (needs >= 5x).
 
-    python bench/latents_speed.py --model CKPT [--patches 256] [--batch-size 8]
+    python bench/latents_speed.py [--model CKPT] [--patches 256] [--batch-size 8]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import zarr
 
+from common import checkpoint_path
 from lic.checkpoint import load_checkpoint
 from lic.config import LatentsConfig
 from lic.data import default_images
@@ -29,7 +30,7 @@ def dir_size(path: Path) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--model", type=Path, help="checkpoint (default: an untrained N=64, M=96 model)")
     ap.add_argument("--patches", type=int, default=256)
     ap.add_argument("--patch-size", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=8)
@@ -37,11 +38,12 @@ def main() -> None:
     args = ap.parse_args()
     images = default_images("train")
     with tempfile.TemporaryDirectory() as tmp:
+        model = checkpoint_path(args.model, Path(tmp))
         paths = {}
         for q in ("usq", "tcq"):
             paths[q] = Path(tmp) / f"{q}.zarr"
             t0 = time.perf_counter()
-            make_latents(args.model, paths[q], images, q, cfg=LatentsConfig(patches=args.patches,
+            make_latents(model, paths[q], images, q, cfg=LatentsConfig(patches=args.patches,
                                                                              patch_size=args.patch_size), progress=False)
             dt = time.perf_counter() - t0
             print(f"generation {q}: {args.patches / dt:.1f} patches/s ({dt:.1f} s for {args.patches})")
@@ -59,14 +61,14 @@ def main() -> None:
             data.batch(torch.randint(len(data), (args.batch_size,), generator=gen))
         load_rate = n / (time.perf_counter() - t0)
 
-        model, _ = load_checkpoint(args.model)
-        opt = torch.optim.Adam(model.g_s.parameters(), lr=1e-4)
+        net, _ = load_checkpoint(model)
+        opt = torch.optim.Adam(net.g_s.parameters(), lr=1e-4)
         batches = [data.batch(torch.randint(len(data), (args.batch_size,), generator=gen))
                    for _ in range(args.steps)]
         t0 = time.perf_counter()
         for y_hat, x in batches:
             opt.zero_grad()
-            loss = torch.mean((model.g_s(y_hat) - x) ** 2)
+            loss = torch.mean((net.g_s(y_hat) - x) ** 2)
             loss.backward()
             opt.step()
         train_rate = args.steps / (time.perf_counter() - t0)

@@ -5,9 +5,9 @@ them), draws subsets of ``m`` of the evaluated photos and prints the mean width 
 interval (PSNR) for each ``m``, and the median over comparisons. The last columns give the SD of
 the per-image BD-rates and the width ``2 * 1.96 * SD / sqrt(n)`` it predicts for ``--predict``
 photos. The other half of the trade, what
-the model loses from fewer training photos, is ``bench/split.py``.
+the model loses from fewer training photos, is ``experiments/split.py``.
 
-    python bench/ci_width.py artifacts/eval
+    python experiments/ci_width.py artifacts/eval
 """
 
 from __future__ import annotations

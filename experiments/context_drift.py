@@ -7,7 +7,7 @@ absolute difference between the two, every ``log_every`` steps. This prints its 
 value per family and lambda, in latent units: USQ's step is 1, and so is that of each of TCQ's two
 quantizers at its default delta 0.5 (step 2 * delta), so the drift reads as a share of one step.
 
-    python bench/context_drift.py [artifacts/models]
+    python experiments/context_drift.py [artifacts/models]
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ coded with (a context model's per slice): phase 4 moving it away from the base's
 drifting. ``stream / loss`` above 1 is rate the loss does not see; a gap between the two sets that
 grows from base to phase 4 is overfitting to the training patches.
 
-    python bench/phase4_diagnosis.py --latents artifacts/latents/usq-q4.zarr \\
+    python experiments/phase4_diagnosis.py --latents artifacts/latents/usq-q4.zarr \\
         artifacts/models/usq-base/q4.ckpt artifacts/models/usq-hyper-decoder/q4.ckpt [--images DIR]
 """
 

@@ -12,7 +12,7 @@
 #   hyper-val        phase 4 (online), likewise
 #   stale-val        phase 4 (stale), likewise
 #   hyper-lr10       phase 4 (online) at a tenth of the learning rate
-# Usage: [SEED=s] bench/phase4_variants.sh OUT_DIR [QUANTIZER] [STEPS] [VARIANTS...]
+# Usage: [SEED=s] experiments/phase4_variants.sh OUT_DIR [QUANTIZER] [STEPS] [VARIANTS...]
 # (SEED: the retraining runs' seed, which draws their batches; default 0, as the pipeline's)
 set -euo pipefail
 out=${1:?output folder}; q=${2:-usq}; steps=${3:-200}; shift $(( $# < 3 ? $# : 3 ))

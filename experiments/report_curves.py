@@ -2,7 +2,7 @@
 ``per_image.csv``, so that ``lic bdrate --ci`` compares the curves of two pipeline runs, e.g. the
 channel-context model against the hyperprior:
 
-    python bench/report_curves.py reports/demo/per_image.csv /tmp/hyperprior
+    python experiments/report_curves.py reports/demo/per_image.csv /tmp/hyperprior
     lic bdrate --ci /tmp/hyperprior/usq-base.json artifacts/eval/usq-base.json   # in a demo-context run
 """
 

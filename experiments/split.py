@@ -5,9 +5,9 @@ the photos named by ``--move``, for each seed, then codes the held-out photos (n
 on by any run) with real bitstreams and prints the rate-distortion cost the training minimizes,
 ``J = bpp + lambda * 255^2 * MSE``, per run and as a relative change against the full split. The
 other half of the trade, how a BD-rate's interval narrows with more held-out photos, is
-``bench/ci_width.py``.
+``experiments/ci_width.py``.
 
-    python bench/split.py --move astronaut chelsea flower grace_hopper --seeds 0 1
+    python experiments/split.py --move astronaut chelsea flower grace_hopper --seeds 0 1
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ coherently, which a per-channel weighting of the trellis cannot see.
 
 Then BD-rates against the USQ-trained models coded with USQ, on ``psnr`` and on ``qpsnr``.
 
-    python bench/tcq_headroom.py --models artifacts/models [--images DIR] [--lambdas 0 0.02 0.1]
+    python experiments/tcq_headroom.py --models artifacts/models [--images DIR] [--lambdas 0 0.02 0.1]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # the quantizer step (2*delta) or over the union grid (delta)?
 # One base model per perturbation (lambda 0.013), fine-tuned at four lambdas, coded with TCQ
 # (library defaults), evaluated on the held-out images; prints each BD-rate against `switch`.
-# Usage: bench/tcq_perturbation.sh OUT_DIR [BASE_STEPS] [FINETUNE_STEPS] [PERTURBATIONS...]
+# Usage: experiments/tcq_perturbation.sh OUT_DIR [BASE_STEPS] [FINETUNE_STEPS] [PERTURBATIONS...]
 set -euo pipefail
 out=${1:?output folder}; base_steps=${2:-1000}; ft_steps=${3:-150}; shift $(( $# < 3 ? $# : 3 ))
 perturbations=("$@"); [[ ${#perturbations[@]} -gt 0 ]] || perturbations=(switch uniform union)

@@ -3,7 +3,7 @@
 # TCQ-trained baselines coded with TCQ against the USQ-trained baselines coded with USQ (same
 # architecture, same training budget, the profile's four lambdas), on the held-out images.
 # Sweeps lambda_tcq, and adds two diagnostics: each family coded with the other's quantizer.
-# Usage: [IMAGES=folder] bench/tcq_vs_usq.sh OUT_DIR [MODELS_DIR] [LAMBDA_TCQ...]
+# Usage: [IMAGES=folder] experiments/tcq_vs_usq.sh OUT_DIR [MODELS_DIR] [LAMBDA_TCQ...]
 # IMAGES (default: the held-out set) evaluates on another folder, e.g. the training images.
 set -euo pipefail
 out=${1:?output folder}; models=${2:-artifacts/models}; shift $(( $# < 2 ? $# : 2 ))

@@ -205,6 +205,7 @@ def folder_fingerprint(files: list[Path]) -> str:
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """``HxWx3`` uint8 to a ``1x3xHxW`` float tensor in [0, 1]."""
+    rgb = rgb if rgb.flags.writeable else rgb.copy()  # np.asarray of a PIL image is read-only
     return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
