@@ -89,6 +89,34 @@ def test_killed_and_resumed_ddp_run_ends_like_an_uninterrupted_one(tmp_path: Pat
     assert read_checkpoint(cut)["fingerprint"] == read_checkpoint(tmp_path / "whole.ckpt")["fingerprint"]
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_on_the_loopback_end_on_the_weights_of_one_node_with_two_processes(tmp_path: Path,
+                                                                                     one_patch: Path) -> None:
+    """``torchrun --nnodes 2`` as docs/scaling.md gives it (c10d rendezvous), both nodes on this
+    machine with one process each, against ``--standalone --nproc-per-node 2``: the same two ranks,
+    so the same weights, bit for bit."""
+    one = subprocess.run(_cmd(2, one_patch, tmp_path / "one-node.ckpt", 2, 4), env=ENV, capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr[-3000:]
+    endpoint = f"127.0.0.1:{_free_port()}"
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r),
+                               "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "lic-test",
+                               "--nproc-per-node", "1", str(SCRIPT), str(one_patch), str(tmp_path / "two-nodes.ckpt"),
+                               "2", "4"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for r in (0, 1)]
+    outs = [n.communicate(timeout=300) for n in nodes]
+    assert all(n.returncode == 0 for n in nodes), [err[-2000:] for _, err in outs]
+    state = read_checkpoint(tmp_path / "two-nodes.ckpt")
+    assert state["train_state"]["world_size"] == 2 and len(set(state["train_state"]["rank_weights"])) == 1
+    assert state["fingerprint"] == read_checkpoint(tmp_path / "one-node.ckpt")["fingerprint"]
+
+
 @pytest.mark.parametrize("model", ["tiny_ckpt", "ctx_ckpt"])
 def test_retrain_under_torchrun(tmp_path: Path, model: str, train_images: Path, request: pytest.FixtureRequest) -> None:
     """``torchrun -m lic retrain``: phase 4 (the entropy decoders and g_s in DDP; a context
