@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from flows.common import model_section
-from flows.stages import PROFILES, Stage, stages
+from flows.stages import Stage, stages
+from lic import profiles
 from lic.config import LATENT_STRIDE, EvaluateConfig, RetrainPlan
 from lic.download import registry
 from lic.errors import LicError
@@ -163,13 +163,9 @@ def report(name: str, params: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(p.stem for p in PROFILES.glob("*.yaml"))
     try:
-        for name in names:
-            path = PROFILES / f"{name}.yaml"
-            if not path.is_file():
-                raise LicError(f"no profile {name!r} in {PROFILES}/")
-            print(report(name, yaml.safe_load(path.read_text())))
+        for name in argv or profiles.names():
+            print(report(name, profiles.resolve(name)))
     except LicError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ import yaml
 from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, coded_variants, data_sets, eval_dir, evaluation, family,
                           latents, load_params, quantizers, source, variants)
 from flows.deps import code_deps
+from lic import profiles
 from lic.config import RetrainPlan
 from lic.errors import LicError
 from lic.comparisons import METRICS
@@ -178,7 +179,6 @@ def dvc_yaml(params: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump({"stages": body, "plots": plots(params)}, sort_keys=False, width=120)
 
 
-PROFILES = Path("profiles")
 LOCK = Path("dvc.lock")
 
 
@@ -216,17 +216,15 @@ def prune_lock(params: dict[str, Any]) -> list[str]:
 
 
 def use_profile(name: str) -> None:
-    """Make ``profiles/<name>.yaml`` the pipeline's ``params.yaml``. A ``params.yaml`` that matches no
-    profile holds edits of the user's own: it is never overwritten (one line instead)."""
-    src = PROFILES / f"{name}.yaml"
-    if not src.is_file():
-        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-        raise LicError(f"no profile {name!r} in {PROFILES}/; choose one of {known}")
-    if PARAMS.is_file() and PARAMS.read_text() != src.read_text():
-        if not any(PARAMS.read_text() == p.read_text() for p in PROFILES.glob("*.yaml")):
-            raise LicError(f"{PARAMS} holds edits of your own: save it as {PROFILES}/NAME.yaml and run "
+    """Make profile ``name``, resolved (:func:`lic.profiles.render`), the pipeline's ``params.yaml``. A
+    ``params.yaml`` that matches no profile holds edits of the user's own: it is never overwritten (one
+    line instead)."""
+    text = profiles.render(name)
+    if not PARAMS.is_file() or PARAMS.read_text() != text:
+        if PARAMS.is_file() and profiles.installed(PARAMS.read_text()) is None:
+            raise LicError(f"{PARAMS} holds edits of your own: save it as {profiles.FOLDER}/NAME.yaml and run "
                            "`make run PROFILE=NAME`, or run it as it is with `make repro`")
-        PARAMS.write_text(src.read_text())
+        PARAMS.write_text(text)
         print(f"{PARAMS}: profile {name}")
 
 

@@ -24,6 +24,7 @@ from lic.config import CLASSICAL_CODECS as ANCHORS  # noqa: E402
 from lic.config import coding_of  # noqa: E402
 from lic.fileio import atomic_write_bytes  # noqa: E402
 from lic.machine import describe  # noqa: E402
+from lic import profiles  # noqa: E402
 
 # the files make_report writes into its folder (dvc.yaml declares them from here)
 TABLE_MD, TABLE_CSV, PER_IMAGE = "bdrate.md", "bdrate.csv", "per_image.csv"
@@ -82,17 +83,15 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
 def git_commit(profile: str | None = None) -> str:
     """The commit the report is made at; "with uncommitted changes" when a tracked file differs from it,
     other than what the pipeline itself writes: ``dvc.lock``, ``dvc.yaml`` (written for the profile by
-    ``python -m flows.stages``), ``reports/``, and ``params.yaml`` where it is ``profiles/<profile>.yaml``
-    as ``make run PROFILE=<profile>`` installs it."""
+    ``python -m flows.stages``), ``reports/``, and ``params.yaml`` where it is the
+    profile as ``make run PROFILE=<profile>`` installs it (:func:`lic.profiles.render`)."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock",
                                  ":!dvc.yaml", ":!reports"], capture_output=True, text=True).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    installed = Path("profiles") / f"{profile}.yaml"
-    if profile and installed.is_file() and Path("params.yaml").is_file() \
-            and Path("params.yaml").read_bytes() == installed.read_bytes():
+    if profile and Path("params.yaml").is_file() and profiles.installed(Path("params.yaml").read_text()) == profile:
         status = [line for line in status if line[3:] != "params.yaml"]
     return sha.stdout.strip() + (" (with uncommitted changes)" if status else "")
 

@@ -23,6 +23,7 @@ import torch
 import yaml
 from PIL import Image
 
+from lic.profiles import resolve
 from mirror import Server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def small_profile(repo: Path, qualities: tuple[int, ...] = QUALITIES, **override
     """``profiles/zoo.yaml`` with the sizes, steps and devices of :data:`SMALL`, the keys of
     ``qualities`` only, and ``overrides`` (``section.key``: value)."""
     path = repo / "profiles" / "zoo.yaml"
-    profile = yaml.safe_load(path.read_text())
+    profile = resolve("zoo", repo / "profiles")  # written back whole (no longer extending cpu)
     for keys, values in SMALL.items():
         section = profile
         for k in keys:

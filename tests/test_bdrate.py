@@ -257,12 +257,12 @@ def test_the_report_header_says_uncommitted_only_when_true(tmp_path: Path, monke
     for folder in ("reports", "profiles"):
         (tmp_path / folder).mkdir()
     (tmp_path / "reports" / "r.md").write_text("1")
-    (tmp_path / "profiles" / "demo.yaml").write_text("demo")
+    (tmp_path / "profiles" / "demo.yaml").write_text("profile: demo\n")
     subprocess.run(["git", "add", "."], check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "y"], check=True)
     for name in ("dvc.lock", "dvc.yaml", "reports/r.md"):  # the pipeline writes these as it runs
         (tmp_path / name).write_text("2")
-    (tmp_path / "params.yaml").write_text("demo")  # make run PROFILE=demo installs the profile
+    (tmp_path / "params.yaml").write_text("profile: demo\n")  # make run PROFILE=demo installs the profile
     assert "uncommitted" not in git_commit("demo")
     assert git_commit("other").endswith("(with uncommitted changes)")  # not what this profile installs
     (tmp_path / "params.yaml").write_text("1")

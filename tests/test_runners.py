@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.pipeline import DEVICE, check, claims_gpu
 from flows.runners import RunnerConfig, pin, task_runner
 from lic.errors import LicError
+from lic.profiles import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +76,7 @@ def test_claimed_steps_go_only_to_workers_with_a_gpu(prefect_api: str) -> None:
 
 
 def test_which_steps_claim_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    gpu = yaml.safe_load((ROOT / "profiles" / "gpu.yaml").read_text())
+    gpu = resolve("gpu", ROOT / "profiles")
     demo = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert [name for name in (*DEVICE, "evaluate", "zoo") if claims_gpu(name, gpu)] == list(DEVICE)
     assert not any(claims_gpu(name, demo) for name in (*DEVICE, "evaluate", "zoo"))

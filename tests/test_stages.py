@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from flows import stages
+from lic import profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
@@ -123,16 +124,16 @@ def test_a_flow_command_line_refuses_bad_arguments_as_its_own_process() -> None:
     assert proc.stderr.strip() == "usage: python -m flows.retrain FAMILY QUANTIZER KEY [SEED]"
 
 
-PROFILES = sorted((ROOT / "profiles").glob("*.yaml")) + [ROOT / "params.yaml"]
+PROFILES = [*profiles.names(ROOT / "profiles"), "params.yaml"]
 
 
-@pytest.mark.parametrize("path", PROFILES, ids=[p.stem for p in PROFILES])
-def test_every_profile_builds_its_typed_configs(path: Path) -> None:
+@pytest.mark.parametrize("name", PROFILES)
+def test_every_profile_builds_its_typed_configs(name: str) -> None:
     from flows.common import model_section
     from flows.runners import RunnerConfig
     from lic.config import EvaluateConfig, LatentsConfig, ModelConfig, RetrainConfig, RetrainPlan, TrainConfig
 
-    p = yaml.safe_load(path.read_text())
+    p = yaml.safe_load((ROOT / name).read_text()) if name == "params.yaml" else profiles.resolve(name, ROOT / "profiles")
     ModelConfig.from_params(model_section(p), "usq", {})
     for phase in ("base", "finetune"):
         if phase in p["pretrain"]:
@@ -152,7 +153,7 @@ def test_zoo_profile_imports_instead_of_training_a_base(tmp_path: Path) -> None:
 
     for name in ("lic", "flows"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "profiles" / "zoo.yaml", tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text(profiles.render("zoo", ROOT / "profiles"))
     dvc = str(Path(sys.executable).parent / "dvc")
     for cmd in (["git", "init", "-q"], [dvc, "init", "-q"], [sys.executable, "-m", "flows.stages"]):
         subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
@@ -191,7 +192,10 @@ def test_every_profile_is_a_valid_profile_without_duplicate_keys() -> None:
             assert not duplicated, f"duplicate keys {duplicated} at line {node.start_mark.line + 1}"
             return super().construct_mapping(node, deep)
 
-    for path in sorted((ROOT / "profiles").glob("*.yaml")):
-        params = yaml.load(path.read_text(), Loader=Strict)
-        assert params["profile"] == path.stem, path.name
+    folder = ROOT / "profiles"
+    for name in profiles.names(folder):
+        own = yaml.load((folder / f"{name}.yaml").read_text(), Loader=Strict)
+        assert own.get("profile", name) == name and own.get("extends", "demo") in profiles.names(folder), name
+        params = yaml.load(profiles.render(name, folder), Loader=Strict)  # params.yaml as make run writes it
+        assert params == profiles.resolve(name, folder) and params["profile"] == name
         assert stages.dvc_yaml(params).startswith("# Generated")
