@@ -12,6 +12,7 @@ the imports (module level and inside functions), so a change to any of them mark
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,64 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
                              foreach=list(coded_variants(q, params)), deps=(TEST, str(family(q, "base", seed))),
                              params=("tcq.code",), outs=(str(result), str(result.with_suffix(".csv")))))
     return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """One expanded stage, as DVC runs it: ``python -m flows.<flow> ARGS`` under the name ``dvc.lock``
+    gives it (``name@item``), with its artifact paths interpolated."""
+
+    name: str
+    flow: str
+    args: tuple[str, ...]
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+
+
+_VAR = re.compile(r"\$\{([^}]+)\}")
+
+
+def _lookup(params: dict[str, Any], dotted: str) -> Any:
+    value: Any = params
+    for key in dotted.split("."):
+        value = value[key]
+    return value
+
+
+def runs(params: dict[str, Any]) -> list[Run]:
+    """Every stage of :func:`stages` expanded over its loop, in order, with ``${...}`` filled in as DVC
+    fills it: ``${key}``/``${item}`` of a ``foreach`` (a mapping's key and value, or a list's item),
+    ``${item.<name>}`` of a ``matrix``, and any other name from ``params``."""
+    def items(value: Any) -> list[Any]:
+        value = _lookup(params, value[2:-1]) if isinstance(value, str) else value
+        return list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+
+    out = []
+    for stage in stages(params):
+        if stage.foreach is not None:
+            scopes = [({"key": str(k), "item": str(v)} if k is not None else {"item": str(v)}) for k, v in items(stage.foreach)]
+        elif stage.matrix:
+            scopes = [{}]
+            for name, value in stage.matrix.items():
+                scopes = [s | {f"item.{name}": str(k if k is not None else v)} for s in scopes for k, v in items(value)]
+        else:
+            scopes = [None]
+        for scope in scopes:
+            def fill(text: str) -> str:
+                return _VAR.sub(lambda m: (scope or {}).get(m[1]) or str(_lookup(params, m[1])), text)
+            name = stage.name if scope is None else f"{stage.name}@{scope.get('key') or '-'.join(scope.values())}"
+            out.append(Run(name, stage.flow, tuple(map(fill, stage.args)), tuple(map(fill, stage.deps)),
+                           tuple(map(fill, (*stage.outs, *stage.persist, *stage.uncached)))))
+    return out
+
+
+def upstream(plan: list[Run]) -> dict[str, list[str]]:
+    """For each run, the runs it reads from: those with an output at, inside or around one of its deps
+    (as DVC joins stages into its graph)."""
+    def overlaps(a: str, b: str) -> bool:
+        return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+    return {r.name: [p.name for p in plan if p is not r and any(overlaps(d, o) for d in r.deps for o in p.outs)]
+            for r in plan}
 
 
 def _entry(s: Stage) -> dict[str, Any]:

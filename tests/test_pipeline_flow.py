@@ -45,9 +45,9 @@ def test_dask_cluster_and_process_pool_give_the_same_outputs(tmp_path: Path, env
         assert run.returncode == 0, f"{kind}: {run.stderr[-3000:]}"
     a, b = tmp_path / "processes" / "artifacts", tmp_path / "dask" / "artifacts"
     ckpts = sorted(p.relative_to(a) for p in a.rglob("*.ckpt"))
-    # the base; per lambda, 4 USQ and 6 TCQ families (base, decoder, control, hyper-decoder, round 2 of
-    # the decoder and of the control)
-    assert len(ckpts) == 1 + 4 + 6
+    # the base; per lambda, 5 USQ and 7 TCQ families (base, decoder, control, hyper-decoder, hyper-control,
+    # round 2 of the decoder and of the control)
+    assert len(ckpts) == 1 + 5 + 7
     assert len(list(a.glob("latents/tcq-decoder-r2-*.zarr"))) == 1
     for rel in ckpts:
         assert read_checkpoint(a / rel)["fingerprint"] == read_checkpoint(b / rel)["fingerprint"], rel

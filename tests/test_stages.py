@@ -166,6 +166,27 @@ def test_zoo_profile_imports_instead_of_training_a_base(tmp_path: Path) -> None:
     assert {"zoo.architecture", "zoo.qualities.${key}"} <= set(stage["do"]["params"])
 
 
+@pytest.mark.parametrize("name", ["demo", "zoo", "seeds"])
+def test_the_prefect_pipeline_runs_the_stages_of_dvc_yaml_in_dvcs_order(tmp_path: Path, name: str) -> None:
+    """``python -m flows.pipeline`` submits :func:`flows.stages.runs`, each after :func:`flows.stages.upstream`:
+    the names of ``dvc.yaml``'s stages, joined as ``dvc dag`` joins them."""
+    import re
+    import shutil
+
+    for folder in ("lic", "flows"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    params = profiles.resolve(name, ROOT / "profiles")
+    (tmp_path / "params.yaml").write_text(profiles.render(name, ROOT / "profiles"))
+    dvc = str(Path(sys.executable).parent / "dvc")
+    for cmd in (["git", "init", "-q"], [dvc, "init", "-q"], [sys.executable, "-m", "flows.stages"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
+    dot = subprocess.run([dvc, "dag", "--dot"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    plan = stages.runs(params)
+    assert {r.name for r in plan} == set(re.findall(r'^\s*"([^"]+)";?$', dot, flags=re.M))
+    edges = {(u, r) for r, after in stages.upstream(plan).items() for u in after}
+    assert edges == set(re.findall(r'"([^"]+)" -> "([^"]+)"', dot))
+
+
 def test_a_second_seed_runs_every_phase_under_its_own_names_and_paths() -> None:
     params = {**yaml.safe_load((ROOT / "params.yaml").read_text()), "seeds": [0, 1]}
     one = stages.stages({**params, "seeds": [0]})
