@@ -74,6 +74,6 @@ def test_the_channel_context_model_runs_every_phase(tmp_path: Path, env: dict[st
     run = _pipeline(tmp_path / "ctx", {"kind": "processes", "workers": 2}, env, test_images, params)
     assert run.returncode == 0, run.stderr[-3000:]
     ckpts = list((tmp_path / "ctx" / "artifacts").rglob("*.ckpt"))
-    assert len(ckpts) == 1 + 4 + 4
+    assert len(ckpts) == 1 + 5 + 5  # the base; per quantizer, base, decoder, control, hyper-decoder, hyper-control
     assert all(read_checkpoint(c)["config"]["architecture"] == "channel-context" for c in ckpts)
     assert (tmp_path / "ctx" / "reports" / "tiny" / "bdrate.md").is_file()
