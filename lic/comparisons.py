@@ -177,7 +177,8 @@ def claim_key(test: str, anchor: str) -> str:
 
 def run_table(runs: dict[str, dict[str, dict[str, Any]]]) -> pd.DataFrame:
     """The BD-rate (PSNR, mean curves) of each claim in each run (a seed, or another machine's
-    evaluations of the same recipe), their mean and range, and whether every run agrees on its sign;
+    evaluations of the same recipe), their mean and range, and whether every run that made the claim
+    agrees on its sign ("one run" where only one did: a family that the other runs predate);
     anchors (JPEG) missing from a run are read from the first run's results."""
     first = next(iter(runs.values()))
     rows = []
@@ -191,9 +192,11 @@ def run_table(runs: dict[str, dict[str, dict[str, Any]]]) -> pd.DataFrame:
                 row[name] = bd_rate_curves(curve(a, "psnr-rgb"), curve(res[test], "psnr-rgb"))
             except (LicError, KeyError):
                 row[name] = math.nan
-        values = [row[name] for name in runs]
-        row["mean"], row["range"] = float(np.mean(values)), float(np.max(values) - np.min(values))
-        row["same sign"] = "yes" if all(v < 0 for v in values) or all(v > 0 for v in values) else "no"
+        values = [row[name] for name in runs if not math.isnan(row[name])]  # the runs that made this claim
+        row["mean"] = float(np.mean(values)) if values else math.nan
+        row["range"] = float(np.max(values) - np.min(values)) if values else math.nan
+        row["same sign"] = ("one run" if len(values) < 2 else
+                            "yes" if all(v < 0 for v in values) or all(v > 0 for v in values) else "no")
         rows.append(row)
     return pd.DataFrame(rows)
 

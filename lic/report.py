@@ -147,7 +147,7 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
     overlay = {str(p): read_results(Path(p)) for p in published}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    same_sign = {(r["test"], r["anchor"]): r["same sign"] == "yes" for r in spread.to_dict("records")}
+    same_sign = {(r["test"], r["anchor"]): r["same sign"] != "no" for r in spread.to_dict("records")}
     table = bd_table(results, eval_dir, same_sign)
     questions = open_questions(results, table)
     table.to_csv(out_dir / TABLE_CSV, index=False, float_format="%.3f")
@@ -199,9 +199,10 @@ def _readme(profile: str, results: dict, every: dict, overlay: dict, md: str, wa
         "interpolation over the shared quality range (negative = rate saved against the anchor).",
         f"Each BD-rate is that of the mean curves, with its {LEVEL:.0%} {METHOD} over the images (chosen",
         "by simulation: docs, results); `*` marks an interval that excludes 0, and where the report",
-        "compares several runs, a sign that every run shares. Rows without `*` are not distinguishable",
-        "from no difference on these images. `images`: how many were coded, and how many of them have a",
-        "BD-rate of their own where not all do; `p`: Wilcoxon's signed-rank test on those per-image BD-rates.",
+        "compares several runs, a sign that every run with the row shares. Rows without `*` are not",
+        "distinguishable from no difference on these images. `images`: how many were coded, and how many",
+        "of them have a BD-rate of their own where not all do; `p`: Wilcoxon's signed-rank test on those",
+        "per-image BD-rates.",
         *few,
         "",
         "Machine of the evaluations: " + ("; ".join(machines) if machines else "not recorded") + ".",

@@ -292,7 +292,8 @@ def test_a_folded_curve_is_named_at_the_top_of_the_table(tmp_path: Path) -> None
 
 def test_claims_have_stable_keys_and_runs_are_compared(tmp_path: Path) -> None:
     """``metrics.json`` carries each claim under ``<test>-vs-<anchor>`` (PSNR and MS-SSIM with their
-    intervals); other runs of the recipe give the table of claims across runs, with their sign."""
+    intervals); other runs of the recipe give the table of claims across runs, with their sign. A
+    family that only the first run has (the other run predates it) keeps its star: no run disagrees."""
     from lic.report import make_report
 
     runs = {}
@@ -303,13 +304,18 @@ def test_claims_have_stable_keys_and_runs_are_compared(tmp_path: Path) -> None:
         _family(ev / "tcq-control.json", images)
         _family(ev / "tcq-decoder.json", {k: ([r * factor for r in rates], q) for k, (rates, q) in images.items()})
         runs[name] = ev
+    _family(runs["a"] / "tcq-hyper-control.json", images)
+    _family(runs["a"] / "tcq-hyper-decoder.json", {k: ([r * 0.8 for r in rates], q) for k, (rates, q) in images.items()})
     metrics = make_report(runs["a"], tmp_path / "out", "t", runs={"other machine": runs["b"]})
     claim = metrics["claims"]["tcq-decoder-vs-tcq-control"]
     assert claim["psnr"] == pytest.approx(-10.0, abs=1e-6) and claim["psnr_low"] <= claim["psnr"] <= claim["psnr_high"]
     assert metrics["bd_rate_psnr_by_run"]["tcq-decoder-vs-tcq-control"] == pytest.approx(
         {"seed 0": -10.0, "other machine": -5.0}, abs=1e-6)
     text = (tmp_path / "out" / "README.md").read_text()
-    assert "## Across seeds and machines" in text and "| yes" in text
+    assert "## Across seeds and machines" in text and "| yes" in text and "| one run" in text
+    row = next(line for line in (tmp_path / "out" / "bdrate.md").read_text().splitlines()
+               if line.startswith("| tcq-hyper-decoder ") and "tcq-hyper-control" in line)
+    assert row.split("|")[3].strip().endswith("*"), row
     curves = (tmp_path / "out" / "curves" / "tcq-decoder.csv").read_text().splitlines()
     assert curves[0] == "point,bpp,psnr_rgb,ms_ssim_rgb" and len(curves) == 1 + len(RATES)
 
