@@ -74,8 +74,9 @@ def evaluation_table(results: dict[str, Any], out: Path) -> None:
                                                                   f"({len(results['images'])} images)")
 
 
-def report_card(metrics: dict[str, Any], out_dir: Path) -> None:
-    """The report's claims with their intervals (PSNR and MS-SSIM BD-rates), and where its plots are."""
+def report_card(metrics: dict[str, Any], out_dir: Path, intervals: str) -> None:
+    """The report's claims with their intervals (PSNR and MS-SSIM BD-rates; ``intervals`` says which),
+    and where its plots are."""
     lines = [f"# Report: profile {metrics['profile']}", "", f"Files in `{out_dir}`: `rd_psnr.png`, `rd_msssim.png`, "
              "`bdrate.md`, `curves/` (`dvc plots show`).", ""]
     if metrics.get("folded"):
@@ -86,4 +87,4 @@ def report_card(metrics: dict[str, Any], out_dir: Path) -> None:
                  for m in ("psnr", "ms_ssim")]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     create_markdown_artifact("\n".join(lines), key=f"report-{metrics['profile']}".lower(),
-                             description="BD-rates of the claims with 95% bootstrap intervals")
+                             description=f"BD-rates of the claims with {intervals}")

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import report_card
 from flows.common import REPORTS, eval_dir, load_params, main
+from lic.bdrate import LEVEL, METHOD
 from lic.report import make_report
 
 
@@ -22,7 +23,7 @@ def write_report(eval_dir: str, out_dir: str, profile: str, published: list[str]
         logger.info("BD-rate %s: %.2f%%", name, value)
     for line in metrics["folded"]:
         logger.warning("folded curve: %s", line)
-    report_card(metrics, Path(out_dir))
+    report_card(metrics, Path(out_dir), f"{LEVEL:.0%} {METHOD}s over the images")
     return out_dir
 
 

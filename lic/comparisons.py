@@ -1,6 +1,6 @@
 """The comparisons a report makes, as tables: each retrained family against its base and its
-control, TCQ against USQ, every family against JPEG; BD-rates with bootstrap intervals over the
-images; the claims across seeds and machines; the open questions; curves that fold.
+control, TCQ against USQ, every family against JPEG; BD-rates with jackknife t-intervals over
+the images; the claims across seeds and machines; the open questions; curves that fold.
 
 Variants are named ``<quantizer>-<variant>`` (``usq-base``, ``tcq-decoder``, ...) or after a
 classical codec (``jpeg``, ``webp``, ``avif``).
