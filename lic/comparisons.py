@@ -179,7 +179,8 @@ def run_table(runs: dict[str, dict[str, dict[str, Any]]]) -> pd.DataFrame:
     """The BD-rate (PSNR, mean curves) of each claim in each run (a seed, or another machine's
     evaluations of the same recipe), their mean and range, and whether every run that made the claim
     agrees on its sign ("one run" where only one did: a family that the other runs predate);
-    anchors (JPEG) missing from a run are read from the first run's results."""
+    classical anchors (JPEG) missing from a run are read from the first run's results, a learned
+    family never."""
     first = next(iter(runs.values()))
     rows = []
     for test, anchor in comparisons(list(first)):
@@ -188,7 +189,7 @@ def run_table(runs: dict[str, dict[str, dict[str, Any]]]) -> pd.DataFrame:
         row: dict[str, Any] = {"test": test, "anchor": anchor}
         for name, res in runs.items():
             try:
-                a = res[anchor] if anchor in res else first[anchor]
+                a = res[anchor] if anchor in res or anchor not in ANCHORS else first[anchor]
                 row[name] = bd_rate_curves(curve(a, "psnr-rgb"), curve(res[test], "psnr-rgb"))
             except (LicError, KeyError):
                 row[name] = math.nan

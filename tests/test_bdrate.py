@@ -305,6 +305,7 @@ def test_claims_have_stable_keys_and_runs_are_compared(tmp_path: Path) -> None:
         _family(ev / "tcq-decoder.json", {k: ([r * factor for r in rates], q) for k, (rates, q) in images.items()})
         runs[name] = ev
     _family(runs["a"] / "tcq-hyper-control.json", images)
+    _family(runs["b"] / "tcq-hyper-decoder.json", images)  # b lacks its control: a claim b cannot make
     _family(runs["a"] / "tcq-hyper-decoder.json", {k: ([r * 0.8 for r in rates], q) for k, (rates, q) in images.items()})
     metrics = make_report(runs["a"], tmp_path / "out", "t", runs={"other machine": runs["b"]})
     claim = metrics["claims"]["tcq-decoder-vs-tcq-control"]
