@@ -174,7 +174,8 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
                                                                  round(r.bd_rate_psnr_pct_high, 3)] for r in defined},
                "averages": averages, "folded": folds}
     if len(spread):
-        metrics["bd_rate_psnr_by_run"] = {claim_key(r["test"], r["anchor"]): {k: round(r[k], 3) for k in every}
+        metrics["bd_rate_psnr_by_run"] = {claim_key(r["test"], r["anchor"]): {k: round(r[k], 3) for k in every
+                                                                             if not math.isnan(r[k])}
                                           for r in spread.to_dict("records")}
     atomic_write_bytes(out_dir / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
     coding = coding_table(results, eval_dir)
@@ -236,7 +237,7 @@ def _readme(profile: str, results: dict, every: dict, overlay: dict, md: str, wa
             f"BD-rate in % (PSNR, mean curves) of the claims in each of the {len(every)} runs of this recipe (other",
             "seeds, and other machines' evaluations put beside them; the anchors are shared), their mean and",
             "range, and whether every run agrees on the sign:", "",
-            spread.to_markdown(index=False, floatfmt="+.2f"), ""]),
+            spread.to_markdown(index=False, floatfmt="+.2f").replace("+nan", " n/a"), ""]),
         f"Files: `bdrate.csv`, `metrics.json` (`dvc metrics show`; its `claims` are columns of `dvc exp show`),",
         f"`{CURVES}/` (the curves `dvc plots show` draws), `per_image.csv`. Measurements made by hand (timings,",
         "benchmarks, settings) are dated entries of the lab notebook, `reports/notebook/`.",

@@ -313,7 +313,10 @@ def test_claims_have_stable_keys_and_runs_are_compared(tmp_path: Path) -> None:
     assert metrics["bd_rate_psnr_by_run"]["tcq-decoder-vs-tcq-control"] == pytest.approx(
         {"seed 0": -10.0, "other machine": -5.0}, abs=1e-6)
     text = (tmp_path / "out" / "README.md").read_text()
-    assert "## Across seeds and machines" in text and "| yes" in text and "| one run" in text
+    assert "## Across seeds and machines" in text and "| yes" in text and "| one run" in text and "nan" not in text
+    import json
+
+    json.loads((tmp_path / "out" / "metrics.json").read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN
     row = next(line for line in (tmp_path / "out" / "bdrate.md").read_text().splitlines()
                if line.startswith("| tcq-hyper-decoder ") and "tcq-hyper-control" in line)
     assert row.split("|")[3].strip().endswith("*"), row
