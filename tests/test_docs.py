@@ -121,7 +121,8 @@ def test_the_readme_is_a_landing_page() -> None:
     assert len(text.splitlines()) <= 160
     assert "make demo" in first_screen and "make zoo" in first_screen and "arXiv:2506.08662" in first_screen
     for used in ("source .venv/bin/activate", "dvc repro", "prefect server start", "dvc exp run", "lic latents diff",
-                 "rd_psnr.png", "WebP and AVIF"):  # how lic is used, how to reach it, and where it stands
+                 "rd_psnr.png", "WebP and AVIF", "prefect-ui-report-demo.png"):  # how lic is used, how to reach
+        # it, where it stands, and a real report in the UI
         assert used in first_screen, used
     from lic.profiles import render
 
