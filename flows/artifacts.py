@@ -83,8 +83,8 @@ def report_card(metrics: dict[str, Any], out_dir: Path, intervals: str) -> None:
         lines += ["**Folded curves** (no BD-rate against them):", *[f"- {f}" for f in metrics["folded"]], ""]
     lines += ["| claim | BD-rate PSNR % | BD-rate MS-SSIM % |", "|---|---|---|"]
     for name, v in metrics["claims"].items():
-        cells = [f"{v[m]:+.2f} [{v[m + '_low']:+.2f}, {v[m + '_high']:+.2f}]" if m in v else "n/a"
-                 for m in ("psnr", "ms_ssim")]
+        cells = [("n/a" if m not in v else f"{v[m]:+.2f} [{v[m + '_low']:+.2f}, {v[m + '_high']:+.2f}]"
+                  if m + "_low" in v else f"{v[m]:+.2f} [no interval]") for m in ("psnr", "ms_ssim")]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     create_markdown_artifact("\n".join(lines), key=f"report-{metrics['profile']}".lower(),
                              description=f"BD-rates of the claims with {intervals}")

@@ -24,7 +24,7 @@ from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, coded_variant
                           latents, load_params, quantizers, source, variants)
 from flows.deps import code_deps
 from lic import profiles
-from lic.config import RetrainPlan
+from lic.config import RetrainPlan, coding_of
 from lic.errors import LicError
 from lic.comparisons import METRICS
 from lic.report import CURVES, METRICS_JSON, PER_IMAGE, PLOTS, README, TABLE_CSV, TABLE_MD
@@ -137,10 +137,11 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
                          deps=(TEST, str(family(q, "${item}", seed))),
                          params=("tcq.code",) if q == "tcq" else (),
                          outs=(str(result), str(result.with_suffix(".csv")))))
-        if coded_variants(q, params):  # the base coded with the other quantizers of evaluate.coding
-            out.append(Stage(f"evaluate-{q}-coded{tag}", "evaluate", (f"{q}-${{item}}", *arg),
-                             foreach=list(coded_variants(q, params)), deps=(TEST, str(family(q, "base", seed))),
-                             params=("tcq.code",), outs=(str(result), str(result.with_suffix(".csv")))))
+        if coded := coded_variants(q, params):  # the base coded with the other quantizers of evaluate.coding
+            tcq = ("tcq.code",) if any(coding_of(f"{q}-{v}") == (q, "tcq") for v in coded) else ()
+            out.append(Stage(f"evaluate-{q}-coded{tag}", "evaluate", (f"{q}-${{item}}", *arg), foreach=list(coded),
+                             deps=(TEST, str(family(q, "base", seed))), params=tcq,
+                             outs=(str(result), str(result.with_suffix(".csv")))))
     return out
 
 

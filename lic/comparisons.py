@@ -156,8 +156,12 @@ def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path, same_sign: dict
                 iv = bd_rate_ci(per_image(anchor, metric), per_image(test, metric))
                 row |= {col: iv.value, f"{col}_low": iv.low, f"{col}_high": iv.high, "images": len(iv.per_image),
                         f"{col}_defined": iv.defined, f"{col}_p": iv.wilcoxon_p}
-            except LicError:
-                row |= {col: math.nan, f"{col}_low": math.nan, f"{col}_high": math.nan}
+            except LicError:  # no interval (fewer than 3 images): the mean curves' BD-rate alone, if any
+                try:
+                    value = bd_rate_curves(curve(results[anchor], metric), curve(results[test], metric))
+                except LicError:
+                    value = math.nan
+                row |= {col: value, f"{col}_low": math.nan, f"{col}_high": math.nan}
         rows.append(row)
     return pd.DataFrame(rows)
 

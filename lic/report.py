@@ -125,8 +125,9 @@ def claims(table: pd.DataFrame) -> dict[str, dict[str, float]]:
         for metric, col in COLUMNS.items():
             name = "psnr" if metric == "psnr-rgb" else "ms_ssim"
             if not math.isnan(r[col]):
-                values |= {name: round(r[col], 3), f"{name}_low": round(r[f"{col}_low"], 3),
-                           f"{name}_high": round(r[f"{col}_high"], 3)}
+                values[name] = round(r[col], 3)
+            if not math.isnan(r[f"{col}_low"]):  # no interval under 3 images
+                values |= {f"{name}_low": round(r[f"{col}_low"], 3), f"{name}_high": round(r[f"{col}_high"], 3)}
         out[claim_key(r["test"], r["anchor"])] = values
     return out
 
@@ -171,11 +172,12 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
     metrics = {"profile": profile, "claims": claims(table),
                "bd_rate_psnr_percent": {f"{r.test} vs {r.anchor}": round(r.bd_rate_psnr_pct, 3) for r in defined},
                "bd_rate_psnr_ci95": {f"{r.test} vs {r.anchor}": [round(r.bd_rate_psnr_pct_low, 3),
-                                                                 round(r.bd_rate_psnr_pct_high, 3)] for r in defined},
+                                                                 round(r.bd_rate_psnr_pct_high, 3)] for r in defined
+                                     if not math.isnan(r.bd_rate_psnr_pct_low)},
                "averages": averages, "folded": folds}
     if len(spread):
-        metrics["bd_rate_psnr_by_run"] = {claim_key(r["test"], r["anchor"]): {k: round(r[k], 3) for k in every
-                                                                             if not math.isnan(r[k])}
+        metrics["bd_rate_psnr_by_run"] = {claim_key(r["test"], r["anchor"]): {k: None if math.isnan(r[k]) else round(r[k], 3)
+                                                                             for k in every}
                                           for r in spread.to_dict("records")}
     atomic_write_bytes(out_dir / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
     coding = coding_table(results, eval_dir)

@@ -359,3 +359,21 @@ def test_a_claim_shows_how_many_images_have_a_bd_rate_of_their_own(tmp_path: Pat
     shown = table_markdown(pd.DataFrame([row]))
     assert "7 (PSNR-RGB 6 defined)" in shown and f"{iv.wilcoxon_p:.3f}" in shown
     assert " *" in shown and " *" not in table_markdown(pd.DataFrame([row | {"same_sign": False}])).split("|")[3]
+
+
+def test_two_images_give_the_mean_curves_bd_rate_without_an_interval(tmp_path: Path) -> None:
+    """Under 3 images no interval is made, but the BD-rate of the mean curves still is: the table
+    says "[no interval]" (never a star), and metrics.json holds the value alone, as strict JSON."""
+    import json
+
+    from lic.report import make_report
+
+    images = _images(3, n=2)
+    _family(tmp_path / "tcq-control.json", images)
+    _family(tmp_path / "tcq-decoder.json", {k: ([r * 0.9 for r in rates], q) for k, (rates, q) in images.items()})
+    metrics = make_report(tmp_path, tmp_path / "out", "t")
+    claim = metrics["claims"]["tcq-decoder-vs-tcq-control"]
+    assert claim["psnr"] == pytest.approx(-10.0, abs=1e-3) and "psnr_low" not in claim
+    row = next(line for line in (tmp_path / "out" / "bdrate.md").read_text().splitlines() if "| tcq-decoder " in line)
+    assert "-10.00 [no interval]" in row and "*" not in row
+    json.loads((tmp_path / "out" / "metrics.json").read_text(), parse_constant=pytest.fail)

@@ -102,7 +102,8 @@ def test_tcq_parameter_change_reruns_only_tcq_latents_and_followers(repo: tuple[
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     try:
         assert _status(path, env) == {f"{stage}@{item}" for stage, items in (
-            ("latents-tcq", ("q2", "q6")), ("evaluate-tcq", ("base", "decoder", "control", "hyper-decoder")))
+            ("latents-tcq", ("q2", "q6")), ("evaluate-tcq", ("base", "decoder", "control", "hyper-decoder",
+                                                             "hyper-control")))
                                       for item in items}
     finally:
         (path / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS))
