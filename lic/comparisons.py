@@ -159,7 +159,7 @@ def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path, same_sign: dict
             except LicError:  # no interval (fewer than 3 images): the mean curves' BD-rate alone, if any
                 try:
                     value = bd_rate_curves(curve(results[anchor], metric), curve(results[test], metric))
-                except LicError:
+                except (LicError, ValueError):  # undefined, or a curve with no point in this metric
                     value = math.nan
                 row |= {col: value, f"{col}_low": math.nan, f"{col}_high": math.nan}
         rows.append(row)
