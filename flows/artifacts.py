@@ -74,6 +74,15 @@ def evaluation_table(results: dict[str, Any], out: Path) -> None:
                                                                   f"({len(results['images'])} images)")
 
 
+def _claim_cell(claim: dict[str, float], metric: str) -> str:
+    """A claim's ``value [low, high]`` in one metric (as ``metrics.json`` holds it), or what it lacks."""
+    if metric not in claim:
+        return "n/a"
+    if f"{metric}_low" not in claim:
+        return f"{claim[metric]:+.2f} [no interval]"
+    return f"{claim[metric]:+.2f} [{claim[metric + '_low']:+.2f}, {claim[metric + '_high']:+.2f}]"
+
+
 def report_card(metrics: dict[str, Any], out_dir: Path, intervals: str) -> None:
     """The report's claims with their intervals (PSNR and MS-SSIM BD-rates; ``intervals`` says which),
     and where its plots are."""
@@ -83,8 +92,6 @@ def report_card(metrics: dict[str, Any], out_dir: Path, intervals: str) -> None:
         lines += ["**Folded curves** (no BD-rate against them):", *[f"- {f}" for f in metrics["folded"]], ""]
     lines += ["| claim | BD-rate PSNR % | BD-rate MS-SSIM % |", "|---|---|---|"]
     for name, v in metrics["claims"].items():
-        cells = [("n/a" if m not in v else f"{v[m]:+.2f} [{v[m + '_low']:+.2f}, {v[m + '_high']:+.2f}]"
-                  if m + "_low" in v else f"{v[m]:+.2f} [no interval]") for m in ("psnr", "ms_ssim")]
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {name} | {_claim_cell(v, 'psnr')} | {_claim_cell(v, 'ms_ssim')} |")
     create_markdown_artifact("\n".join(lines), key=f"report-{metrics['profile']}".lower(),
                              description=f"BD-rates of the claims with {intervals}")

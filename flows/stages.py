@@ -242,32 +242,13 @@ def dvc_yaml(params: dict[str, Any]) -> str:
 LOCK = Path("dvc.lock")
 
 
-def expanded(stage: Stage, params: dict[str, Any]) -> list[str]:
-    """The names DVC gives the stages of a loop: ``name@item`` (``foreach``), ``name@a-b`` (``matrix``)."""
-    def items(value: Any) -> list[str]:
-        if isinstance(value, list):
-            return [str(v) for v in value]
-        section: Any = params
-        for key in value.removeprefix("${").removesuffix("}").split("."):
-            section = section[key]
-        return [str(k) for k in section]
-    if stage.foreach is not None:
-        return [f"{stage.name}@{i}" for i in items(stage.foreach)]
-    if stage.matrix:
-        names = [""]
-        for value in stage.matrix.values():
-            names = [f"{n}-{i}" if n else i for n in names for i in items(value)]
-        return [f"{stage.name}@{n}" for n in names]
-    return [stage.name]
-
-
 def prune_lock(params: dict[str, Any]) -> list[str]:
     """Drop the entries of ``dvc.lock`` whose stages the profile has not (another profile's, which DVC
     keeps); their outputs stay in DVC's cache, and its run cache restores them if they come back."""
     if not LOCK.is_file():
         return []
     lock = yaml.safe_load(LOCK.read_text()) or {}
-    names = {n for s in stages(params) for n in expanded(s, params)}
+    names = {r.name for r in runs(params)}
     gone = [n for n in lock.get("stages", {}) if n not in names]
     if gone:
         lock["stages"] = {n: v for n, v in lock["stages"].items() if n in names}

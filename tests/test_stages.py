@@ -220,3 +220,12 @@ def test_every_profile_is_a_valid_profile_without_duplicate_keys() -> None:
         params = yaml.load(profiles.render(name, folder), Loader=Strict)  # params.yaml as make run writes it
         assert params == profiles.resolve(name, folder) and params["profile"] == name
         assert stages.dvc_yaml(params).startswith("# Generated")
+
+
+def test_prune_lock_drops_only_the_stages_the_profile_has_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    Path("dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {
+        "pretrain-usq@q1": {"cmd": "a"}, "retrain-tcq@decoder-q2": {"cmd": "b"}, "evaluate-usq@gone": {"cmd": "c"}}}))
+    assert stages.prune_lock(params) == ["evaluate-usq@gone"]
+    assert set(yaml.safe_load(Path("dvc.lock").read_text())["stages"]) == {"pretrain-usq@q1", "retrain-tcq@decoder-q2"}
