@@ -157,8 +157,7 @@ def load_training(text: str) -> tuple[ModelConfig, TrainConfig]:
     return ModelConfig.from_dict(model), _from_dict(TrainConfig, train, "training config")
 
 
-FAMILY_MODES = ("decoder", "control", "hyper-decoder", "hyper-control")  # the pipeline's retraining families (Family)
-RETRAIN_MODES = FAMILY_MODES
+RETRAIN_MODES = ("decoder", "control", "hyper-decoder", "hyper-control")  # lic retrain's modes, each a pipeline family
 CONTROLS = {"decoder": "control", "hyper-decoder": "hyper-control"}  # each phase's control: the same parameters,
 # steps, loss and learning rate, on the training surrogate instead of true quantization
 HYPER_MODES = ("hyper-decoder", "hyper-control")  # the modes that train the entropy decoders too, on rate plus distortion
@@ -232,8 +231,8 @@ class Family:
         strategy = "stale" if mode.endswith("-stale") else "online"
         mode = mode.removesuffix("-stale")
         fam = cls(mode, strategy, rnd)
-        if mode not in FAMILY_MODES or fam.name != name or (strategy == "stale" and mode != "hyper-decoder"):
-            raise LicError(f"not a retraining family: {name!r} (<mode>[-stale][-r<round>], mode one of {FAMILY_MODES})")
+        if mode not in RETRAIN_MODES or fam.name != name or (strategy == "stale" and mode != "hyper-decoder"):
+            raise LicError(f"not a retraining family: {name!r} (<mode>[-stale][-r<round>], mode one of {RETRAIN_MODES})")
         return fam
 
     def previous(self) -> "Family | None":
