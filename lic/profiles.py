@@ -52,36 +52,38 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _chain(name: str, folder: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Profile ``name`` and the profiles it extends, nearest first, each as written."""
+    chain = [(name, _read(name, folder))]
+    while EXTENDS in chain[-1][1]:
+        parent = str(chain[-1][1][EXTENDS])
+        if parent in (n for n, _ in chain):
+            raise LicError(f"profiles extend each other in a loop: {' -> '.join([*(n for n, _ in chain), parent])}")
+        chain.append((parent, _read(parent, folder)))
+    return chain
+
+
 def resolve(name: str, folder: Path = FOLDER) -> dict[str, Any]:
     """The whole recipe of profile ``name``: its parents' keys with its own differences."""
-    chain, data = [name], _read(name, folder)
-    while EXTENDS in data:
-        parent = str(data[EXTENDS])
-        if parent in chain:
-            raise LicError(f"profiles extend each other in a loop: {' -> '.join([*chain, parent])}")
-        chain.append(parent)
-        data = _read(parent, folder)
     out: dict[str, Any] = {}
-    for link in reversed(chain):
-        out = merge(out, {k: v for k, v in _read(link, folder).items() if k != EXTENDS})
+    for _, data in reversed(_chain(name, folder)):
+        out = merge(out, {k: v for k, v in data.items() if k != EXTENDS})
     return {"profile": name, **{k: v for k, v in out.items() if k != "profile"}}
 
 
 def render(name: str, folder: Path = FOLDER) -> str:
     """``params.yaml``'s text for profile ``name``: a whole profile's own file, or its resolved keys
     under its own leading comments and a line saying what it was resolved from."""
-    path = Path(folder) / f"{name}.yaml"
-    if EXTENDS not in _read(name, folder):
-        return path.read_text()
+    chain = _chain(name, folder)  # first: a missing profile is one clear error
+    text = (Path(folder) / f"{name}.yaml").read_text()
+    if len(chain) == 1:
+        return text
     comments = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if not line.startswith("#"):
             break
         comments.append(line)
-    chain = [name]
-    while EXTENDS in (data := _read(chain[-1], folder)):
-        chain.append(str(data[EXTENDS]))
-    note = (f"# Resolved from {' <- '.join(f'{folder}/{n}.yaml' for n in reversed(chain))}: edit the profiles, "
+    note = (f"# Resolved from {' <- '.join(f'{folder}/{n}.yaml' for n, _ in reversed(chain))}: edit the profiles, "
             "not this file.")
     body = yaml.safe_dump(resolve(name, folder), sort_keys=False, default_flow_style=None, width=100)
     return "\n".join([*comments, note, body])

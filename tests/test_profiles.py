@@ -40,6 +40,9 @@ def test_a_loop_or_a_missing_parent_is_one_clear_error(tmp_path: Path) -> None:
     folder = _write(tmp_path / "profiles", a={"extends": "b"}, b={"extends": "a"}, c={"extends": "gone"})
     with pytest.raises(LicError, match="in a loop: a -> b -> a"):
         profiles.resolve("a", folder)
+    with pytest.raises(LicError, match="in a loop: a -> b -> a"):
+        profiles.render("a", folder)
+    assert profiles.installed("x: 1\n", folder) is None  # the broken profiles are passed over
     with pytest.raises(LicError, match="no profile 'gone'"):
         profiles.resolve("c", folder)
 
