@@ -19,8 +19,8 @@ def _module_file(name: str) -> Path | None:
     return next((c for c in (p.with_suffix(".py"), p / "__init__.py") if c.is_file()), None)
 
 
-def _imported(path: Path) -> set[str]:
-    """Modules of ``lic``/``flows`` that ``path`` imports anywhere in its body, with their parents."""
+def _imported(path: Path, packages: tuple[str, ...]) -> set[str]:
+    """Modules of ``packages`` that ``path`` imports anywhere in its body, with their parents."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -28,19 +28,19 @@ def _imported(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
     parents = {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)}
-    return {n for n in names | parents if n.split(".")[0] in PACKAGES}
+    return {n for n in names | parents if n.split(".")[0] in packages}
 
 
-def code_deps(module: str) -> list[str]:
-    """The source files ``module`` imports, transitively, as paths relative to the repository;
-    a package folder whose every module is among them is given as the folder."""
+def code_deps(module: str, packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """The source files of ``packages`` that ``module`` imports, transitively, as paths relative to the
+    repository; a package folder whose every module is among them is given as the folder."""
     seen: set[Path] = set()
     todo = [module]
     while todo:
         f = _module_file(todo.pop())
         if f is not None and f not in seen:
             seen.add(f)
-            todo += sorted(_imported(f))
+            todo += sorted(_imported(f, packages))
     files = {f.relative_to(ROOT).as_posix() for f in seen}
     for folder in sorted({f.parent for f in seen}, key=lambda d: len(d.parts)):
         rel = folder.relative_to(ROOT).as_posix()
@@ -48,6 +48,14 @@ def code_deps(module: str) -> list[str]:
         if folder.parent != ROOT and members <= files:
             files = (files - members) | {rel}
     return sorted(files)
+
+
+def model_deps(kind: str) -> list[str]:
+    """The source files of a model kind of the user's own, ``module:Class`` (:mod:`lic.models.plugin`), in
+    the repository: its module and what that imports from its own top-level package. None for a
+    registered kind, or for a module installed elsewhere (pin that as any other package)."""
+    module = kind.partition(":")[0] if ":" in kind else ""
+    return code_deps(module, (module.split(".")[0],)) if module else []
 
 
 def code_hash(module: str) -> str:

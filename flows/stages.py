@@ -22,7 +22,7 @@ import yaml
 
 from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, coded_variants, data_sets, eval_dir, evaluation, family,
                           latents, load_params, quantizers, source, variants)
-from flows.deps import code_deps
+from flows.deps import code_deps, model_deps
 from lic import profiles
 from lic.config import RetrainPlan, coding_of
 from lic.errors import LicError
@@ -203,9 +203,12 @@ def upstream(plan: list[Run]) -> dict[str, list[str]]:
             for r in plan}
 
 
-def _entry(s: Stage) -> dict[str, Any]:
+def _entry(s: Stage, model: list[str]) -> dict[str, Any]:
+    """``s`` as ``dvc.yaml`` writes it; ``model``: the source files of a model of the user's own, which
+    every stage that builds models depends on."""
     body: dict[str, Any] = {"cmd": " ".join(["python -m", f"flows.{s.flow}", *s.args])}
-    body["deps"] = [*s.deps, *code_deps(f"flows.{s.flow}")]
+    code = code_deps(f"flows.{s.flow}")
+    body["deps"] = [*s.deps, *code, *(model if "lic/models" in code else [])]
     if s.params:
         body["params"] = list(s.params)
     outs = list(s.outs) + [{path: {"persist": True}} for path in s.persist] + [{path: {"cache": False}}
@@ -235,7 +238,8 @@ def plots(params: dict[str, Any]) -> list[dict[str, Any]]:
 
 def dvc_yaml(params: dict[str, Any]) -> str:
     """The text of ``dvc.yaml`` for a profile's ``params``."""
-    body = {s.name: _entry(s) for s in stages(params)}
+    model = model_deps(str((params.get("model") or {}).get("kind", "")))
+    body = {s.name: _entry(s, model) for s in stages(params)}
     return HEADER + yaml.safe_dump({"stages": body, "plots": plots(params)}, sort_keys=False, width=120)
 
 

@@ -3,11 +3,10 @@
 Layout (big-endian)::
 
     magic       4s   b"LIC\\x1a"
-    version     B    2 (version 1 lacks ``model`` and is read as model 0)
+    version     B    3
     quantizer   B    quantizer id (0 = USQ, 1 = TCQ)
-    model       B    model kind id: its index in lic.config.ARCHITECTURES (0 = mean-scale hyperprior,
-                     1 = channel context, 2 = scale hyperprior, 3 = mbt2018, 4 = cheng2020-anchor,
-                     5 = cheng2020-attn)
+    model       I    the model's architecture: CRC-32 of its name (:func:`model_id`), a registered
+                     name such as ``mbt2018`` or a user's ``module:Class``
     fingerprint 8s   first 8 bytes of the model's SHA-256 weight fingerprint
     height      I    image height in pixels
     width       I    image width in pixels
@@ -16,7 +15,9 @@ Layout (big-endian)::
     y           I    length, then the latent rANS stream
     crc32       I    of every byte before it
 
-Every field is checked before anything is allocated from it.
+Every field is checked before anything is allocated from it. Older versions still decode: version 2
+has ``model B``, the architecture's index in ``lic.config.ARCHITECTURES``; version 1 has no ``model``
+and is a mean-scale hyperprior's.
 """
 
 from __future__ import annotations
@@ -25,18 +26,37 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from lic.config import ARCHITECTURES
 from lic.errors import LicError
 
 MAGIC = b"LIC\x1a"
-VERSION = 2
-HEAD = struct.Struct(">4sBBB8sII")  # magic, version, quantizer, model, fingerprint, height, width
-_HEADS = {1: struct.Struct(">4sBB8sII"), VERSION: HEAD}  # every version this build reads
+VERSION = 3
+HEAD = struct.Struct(">4sBBI8sII")  # magic, version, quantizer, model, fingerprint, height, width
+# every version this build reads: 1 without a model field, 2 with the model's index in ARCHITECTURES
+_HEADS = {1: struct.Struct(">4sBB8sII"), 2: struct.Struct(">4sBBB8sII"), VERSION: HEAD}
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 
 
 class BitstreamError(LicError):
     """A ``.lic`` stream that is truncated, corrupted or not ours."""
+
+
+def model_id(architecture: str) -> int:
+    """The ``model`` field of an architecture: CRC-32 of its name."""
+    return zlib.crc32(architecture.encode())
+
+
+def model_name(model: int) -> str | None:
+    """The registered architecture whose :func:`model_id` is ``model``; None for any other."""
+    return next((a for a in ARCHITECTURES if model_id(a) == model), None)
+
+
+def _registered(index: int) -> int:
+    """:func:`model_id` of a version-2 header's model index."""
+    if index >= len(ARCHITECTURES):
+        raise BitstreamError(f"stream names unknown model kind {index} (this build knows {len(ARCHITECTURES)})")
+    return model_id(ARCHITECTURES[index])
 
 
 @dataclass(frozen=True)
@@ -46,7 +66,7 @@ class Header:
     height: int
     width: int
     qparams: bytes = b""
-    model: int = 0
+    model: int = model_id(ARCHITECTURES[0])  # :func:`model_id` of the architecture
 
 
 def pack(header: Header, z_string: bytes, y_string: bytes) -> bytes:
@@ -82,7 +102,7 @@ def unpack(data: bytes, max_pixels: int) -> tuple[Header, bytes, bytes]:
         raise BitstreamError("checksum mismatch: the stream is corrupted or truncated")
     values = head.unpack_from(body, 0)
     quantizer, (fingerprint, height, width) = values[2], values[-3:]
-    model = values[3] if head is HEAD else 0
+    model = values[3] if head is HEAD else _registered(values[3] if data[4] == 2 else 0)
     if not (1 <= height and 1 <= width and height * width <= max_pixels):
         raise BitstreamError(f"header gives an invalid image size {width}x{height} (limit {max_pixels} pixels)")
     pos = head.size

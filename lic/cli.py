@@ -20,7 +20,7 @@ import typer
 from lic import __version__
 from lic.config import (BD_METHODS, CLASSICAL_CODECS, CONTEXTS, DATA_DIR, KINDS, LAYOUTS, PERTURBATIONS, QUANTIZER_NAMES,
                         RETRAIN_MODES, STRATEGIES, TRAINING_QUANTIZERS, WEIGHTINGS, ZOO, EvaluateConfig, LatentsConfig,
-                        ModelConfig, RetrainConfig, TrainConfig, load_training)
+                        ModelConfig, RetrainConfig, TrainConfig, kind_architecture, load_training)
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
 
@@ -151,8 +151,10 @@ def train(
     steps: int = typer.Option(TrainConfig.steps, "--steps", help="training steps"),
     channels: tuple[int, int] = typer.Option((ModelConfig.N, ModelConfig.M), "--channels", metavar="N M",
                                              help="N M: channels of the hyper and the latent transforms"),
-    kind: Literal[tuple(KINDS)] = typer.Option(  # type: ignore[valid-type]
-        "hyperprior", "--kind", help="model kind (docs: model kinds); cheng2020 kinds have M = N"),
+    kind: str = typer.Option(
+        "hyperprior", "--kind", metavar="KIND",
+        help=f"model kind: {', '.join(KINDS)} (cheng2020 kinds have M = N), or a CompressAI class of your "
+             "own as module:Class (docs: your own model)"),
     slices: int = typer.Option(ModelConfig.slices, "--slices",
                                help="channel slices of a channel-context model (implies --kind channel-context)"),
     context: Literal[CONTEXTS] = typer.Option(  # type: ignore[valid-type]
@@ -186,7 +188,7 @@ def train(
     elif lmbda is None:
         raise LicError("lic train needs --lmbda")
     else:
-        model_cfg = ModelConfig(architecture=KINDS["channel-context" if slices else kind], N=channels[0],
+        model_cfg = ModelConfig(architecture=kind_architecture("channel-context" if slices else kind), N=channels[0],
                                 M=channels[1], quantizer=quantizer, quantizer_params=qparams, slices=slices,
                                 context=context)
         cfg = TrainConfig(lmbda=lmbda, steps=steps, batch_size=batch_size, patch_size=patch_size,

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from lic import bitstream
 from lic.checkpoint import load_checkpoint
-from lic.config import ARCHITECTURES, GRANULARITY
+from lic.config import GRANULARITY
 from lic.data import max_pixels, to_tensor, to_uint8
 from lic.errors import LicError
 from lic.models import Hyperprior
@@ -68,7 +68,7 @@ class Codec:
         self.fingerprint = fingerprint
         self.device = torch.device(device)
         self.meta = meta or {}
-        self._kind = ARCHITECTURES.index(model.config.architecture)  # the model id of .lic headers
+        self._kind = bitstream.model_id(model.config.architecture)  # the model field of .lic headers
 
     @classmethod
     def from_checkpoint(cls, path: Path, device: str | torch.device = "cpu") -> "Codec":
@@ -100,9 +100,9 @@ class Codec:
         """Decode a ``.lic`` stream to an ``HxWx3`` uint8 image."""
         header, z_string, y_string = bitstream.unpack(data, max_pixels())
         if header.model != self._kind:
-            theirs = ARCHITECTURES[header.model] if header.model < len(ARCHITECTURES) else f"unknown ({header.model})"
+            theirs = bitstream.model_name(header.model) or f"another (model id {header.model:08x})"
             raise LicError(f"stream was made with a {theirs} model, but this checkpoint is a "
-                           f"{ARCHITECTURES[self._kind]}")
+                           f"{self.model.config.architecture}")
         ours = self.fingerprint[:16]
         if header.fingerprint.hex() != ours:
             raise LicError(

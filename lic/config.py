@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,26 @@ ARCHITECTURES = ("mean-scale-hyperprior", "channel-context", "scale-hyperprior",
 KINDS = {"hyperprior": "mean-scale-hyperprior", "channel-context": "channel-context",  # params.yaml's model.kind
          "scale-hyperprior": "scale-hyperprior", "mbt2018": "mbt2018", "cheng2020-anchor": "cheng2020-anchor",
          "cheng2020-attn": "cheng2020-attn"}
+# a model of the user's own (lic.models.plugin): an importable CompressAI class named module:Class
+PLUGIN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def is_plugin(kind: str) -> bool:
+    """Whether a model kind or architecture names a user's class, ``module:Class``."""
+    return PLUGIN.fullmatch(kind) is not None
+
+
+def kind_architecture(kind: str) -> str:
+    """The architecture of a model kind (``params.yaml``'s ``model.kind``, ``lic train --kind``): a name of
+    :data:`KINDS`, or a user's ``module:Class`` as it is."""
+    if is_plugin(kind):
+        return kind
+    if kind not in KINDS:
+        raise LicError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}, or name a class of "
+                       "your own as module:Class")
+    return KINDS[kind]
+
+
 # CompressAI's zoo models that lic.zoo imports, and the model kind each becomes
 ZOO_KINDS = {"bmshj2018-hyperprior": "scale-hyperprior", "mbt2018-mean": "mean-scale-hyperprior", "mbt2018": "mbt2018",
              "cheng2020-anchor": "cheng2020-anchor", "cheng2020-attn": "cheng2020-attn"}
@@ -60,8 +81,9 @@ class ModelConfig:
     context: str = "perturbed"
 
     def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise LicError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.architecture not in ARCHITECTURES and not is_plugin(self.architecture):
+            raise LicError(f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}, "
+                           "or a class of your own as module:Class")
         if self.quantizer not in QUANTIZER_NAMES:
             raise LicError(f"unknown quantizer {self.quantizer!r}; choose one of {', '.join(TRAINING_QUANTIZERS)}")
         if self.quantizer not in TRAINING_QUANTIZERS:
@@ -94,11 +116,9 @@ class ModelConfig:
     def from_params(cls, model: dict[str, Any], quantizer: str, quantizer_params: dict[str, Any]) -> "ModelConfig":
         """``params.yaml``'s ``model`` section: ``N``, ``M``, ``kind`` (``hyperprior``, the default;
         ``channel-context`` with its ``slices`` and, optionally, training ``context``; ``scale-hyperprior``,
-        ``mbt2018``, ``cheng2020-anchor``, ``cheng2020-attn``)."""
-        kind = model.get("kind", "hyperprior")
-        if kind not in KINDS:
-            raise LicError(f"unknown model.kind {kind!r}; choose one of {', '.join(KINDS)}")
-        return cls(architecture=KINDS[kind], N=model["N"], M=model["M"], quantizer=quantizer,
+        ``mbt2018``, ``cheng2020-anchor``, ``cheng2020-attn``; or a class of the user's own,
+        ``module:Class``)."""
+        return cls(architecture=kind_architecture(model.get("kind", "hyperprior")), N=model["N"], M=model["M"], quantizer=quantizer,
                    quantizer_params=quantizer_params, slices=int(model.get("slices", 0)),
                    context=model.get("context", "perturbed"))
 

@@ -96,9 +96,12 @@ def photo(test_images: Path) -> np.ndarray:
 
 
 def as_version_1(data: bytes) -> bytes:
-    """A format-2 ``.lic`` stream of a hyperprior written as format 1 wrote it: no model byte."""
-    assert data[4] == 2 and data[6] == 0
-    body = data[:4] + b"\x01" + data[5:6] + data[7:-4]
+    """A ``.lic`` stream of a mean-scale hyperprior written as format 1 wrote it: no model field."""
+    from lic import bitstream
+
+    assert data[4] == 3 and data[6:10] == bitstream.HEAD.pack(b"", 0, 0, bitstream.model_id("mean-scale-hyperprior"),
+                                                              b"", 0, 0)[6:10]
+    body = data[:4] + b"\x01" + data[5:6] + data[10:-4]
     return body + struct.pack(">I", zlib.crc32(body))
 
 

@@ -97,7 +97,7 @@ def test_the_cli_edges_say_what_is_wrong_in_one_line(tmp_path: Path, tiny_ckpt: 
              ("eval", "-m", tiny_ckpt, "--images", tmp_path, "-o", tmp_path / "r.json", "--tcq-states", "4"):
                  "the --tcq-* options need --quantizer tcq",
              ("compress", tmp_path, *out): "a folder, not an image",
-             ("train", "--lmbda", "0.01", "-o", tmp_path / "t.ckpt", "--kind", "bogus"): "'bogus' is not one of"}
+             ("train", "--lmbda", "0.01", "-o", tmp_path / "t.ckpt", "--kind", "bogus"): "unknown model kind 'bogus'"}
     for args, words in cases.items():
         assert run_cli(*args) == 2, args
         err = capsys.readouterr().err.strip().splitlines()

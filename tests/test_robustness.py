@@ -89,7 +89,8 @@ def _forge(header: bytes, rest: bytes = b"\x00\x00" + b"\x00\x00\x00\x00" * 2) -
 
 @pytest.mark.parametrize("height,width", [(0, 10), (10, 0), (2**31, 1), (65536, 65536), (2**32 - 1, 2**32 - 1)])
 def test_absurd_sizes_are_refused_before_allocating(codec: Codec, height: int, width: int) -> None:
-    head = bitstream.HEAD.pack(bitstream.MAGIC, bitstream.VERSION, 0, 0, bytes.fromhex(codec.fingerprint)[:8],
+    head = bitstream.HEAD.pack(bitstream.MAGIC, bitstream.VERSION, 0, bitstream.model_id("mean-scale-hyperprior"),
+                               bytes.fromhex(codec.fingerprint)[:8],
                                height, width)
     with pytest.raises(LicError, match="invalid image size"):
         codec.decode(_forge(head))
@@ -286,3 +287,37 @@ def test_sigkill_during_latent_generation_then_resume_matches_single_run(tmp_pat
     for key in ARRAYS:
         assert np.array_equal(a[key][:], b[key][:]), key
     assert not list(tmp_path.glob(".cut.zarr.*.tmp")), "a shard left its unused group behind"
+
+
+@pytest.mark.parametrize("name,weights,config", [
+    ("hyperprior-usq.lic", "../tiny-weights.pt", {"N": 16, "M": 16}),
+    ("hyperprior-tcq.lic", "../tiny-weights.pt", {"N": 16, "M": 16}),
+    ("mbt2018-tcq.lic", "mbt2018-weights.pt", {"architecture": "mbt2018", "N": 8, "M": 8}),
+])
+def test_committed_version_2_streams_still_decode(name: str, weights: str, config: dict) -> None:
+    """``data/v2``: format-2 streams (the model field one byte, an index into ARCHITECTURES) written by
+    the build before format 3, and the SHA-256 of what that build decoded them to."""
+    import hashlib
+    import json
+
+    import torch
+
+    from lic.checkpoint import weights_fingerprint
+    from lic.config import ModelConfig
+    from lic.models import build_model
+
+    root = Path(__file__).parent / "data" / "v2"
+    model = build_model(ModelConfig(**config))
+    model.update(force=True)  # sizes the scale table; the tables are rebuilt after loading
+    torch.nn.Module.load_state_dict(model, torch.load(root / weights, weights_only=True), strict=False)
+    model.update(force=True)
+    data = (root / name).read_bytes()
+    assert data[4] == 2
+    codec = Codec(model.eval(), weights_fingerprint(model.state_dict()))
+    decoded = codec.decode(data)
+    assert hashlib.sha256(decoded.tobytes()).hexdigest() == json.loads((root / "decoded.json").read_text())[name]
+    other = bytearray(data[:-4])
+    other[6] = 2  # a scale hyperprior's index: refused by the model check, not misread
+    forged = bytes(other) + struct.pack(">I", zlib.crc32(bytes(other)))
+    with pytest.raises(LicError, match="made with a scale-hyperprior model"):
+        codec.decode(forged)

@@ -229,8 +229,8 @@ class Hyperprior(CodingModel, MeanScaleHyperprior):
     """The mean-scale hyperprior (CompressAI's ``mbt2018-mean``)."""
 
 
-class ScaleHyperprior(CodingModel, _ScaleHyperprior):
-    """The scale hyperprior (CompressAI's ``bmshj2018-hyperprior``): ``z = h_a(|y|)``, ``h_s`` gives the
+class ScaleOnly(CodingModel):
+    """:class:`CodingModel` for CompressAI's scale hyperprior layout: ``z = h_a(|y|)``, ``h_s`` gives the
     scales alone and ``means = 0``, so USQ rounds ``y`` itself and TCQ quantizes ``y`` itself."""
 
     def hyper_analysis(self, y: Tensor) -> Tensor:
@@ -243,6 +243,10 @@ class ScaleHyperprior(CodingModel, _ScaleHyperprior):
     def hyper_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         scales = exact_call(self.h_s, z_hat).float()
         return scales, torch.zeros_like(scales)
+
+
+class ScaleHyperprior(ScaleOnly, _ScaleHyperprior):
+    """The scale hyperprior (CompressAI's ``bmshj2018-hyperprior``)."""
 
 
 class Surrogate(torch.nn.Module):

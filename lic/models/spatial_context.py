@@ -79,6 +79,12 @@ class SpatialContext(CodingModel):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
+        conv = self.context_prediction
+        pointwise = all(m.kernel_size == (1, 1) for m in self.entropy_parameters.modules() if isinstance(m, nn.Conv2d))
+        if conv.kernel_size != (KERNEL, KERNEL) or conv.padding != (PAD, PAD) or not pointwise:
+            raise LicError(f"{type(self).__name__}: lic codes spatial context models with a {KERNEL}x{KERNEL} masked "
+                           "context_prediction and 1x1 entropy_parameters (CompressAI's layout), got kernel "
+                           f"{tuple(conv.kernel_size)}" + ("" if pointwise else " and entropy_parameters wider than 1x1"))
         if self.quantizer.name == "tcq":
             self.quantizer = self.quantizer_for("tcq", layout="position")
 
