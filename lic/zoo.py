@@ -96,3 +96,33 @@ def import_zoo(quality: int, out: Path, architecture: str = "mbt2018-mean", metr
         warnings.warn(f"{cache}: SHA-256 {digest[:8]}... does not start with the hash in its name", stacklevel=2)
     save_checkpoint(out, model, meta={"source": source})
     return source
+
+
+def import_weights(weights: Path, config: ModelConfig, lmbda: float, out: Path) -> dict[str, Any]:
+    """Write CompressAI weights of your own as checkpoint ``out``: ``weights`` is a ``torch.save`` file of
+    the model's ``state_dict``, or of a training checkpoint holding it as ``state_dict`` (as CompressAI's
+    example trainer writes; DDP's ``module.`` prefixes are dropped), for the model ``config`` names,
+    trained at ``lmbda`` (what the searches' lambda derives from). Returns the recorded source."""
+    if not weights.is_file():
+        raise LicError(f"{weights}: no such weights file")
+    try:
+        obj = torch.load(weights, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise LicError(f"{weights}: not a torch.save file of weights ({type(exc).__name__})") from None
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise LicError(f"{weights}: holds no state dict (a dict of tensors, or one under 'state_dict')")
+    if not (lmbda > 0):
+        raise LicError(f"the training lambda must be positive, got {lmbda}")
+    model = build_model(config)
+    try:
+        model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+    except (RuntimeError, KeyError, ValueError) as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise LicError(f"{weights}: weights do not fit {config.architecture} N={config.N} M={config.M} "
+                       f"({detail[:200]})") from None
+    model.update(force=True)
+    source = {"weights": str(weights), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+              "architecture": config.architecture, "N": config.N, "M": config.M, "lmbda": lmbda}
+    save_checkpoint(out, model, meta={"source": source})
+    return source

@@ -139,3 +139,32 @@ def test_stages_depend_on_the_users_model_source() -> None:
     deps = lambda d, s: d["stages"][s].get("do", d["stages"][s])["deps"]  # noqa: E731
     assert "examples/own_model.py" in deps(own, "pretrain-base")
     assert "examples/own_model.py" not in deps(registered, "pretrain-base")
+
+
+def test_compressai_weights_of_your_own_import(lab: Path, tmp_path: Path, photo: np.ndarray, capsys) -> None:
+    """``lic import --weights``: a state dict of the user's class trained in CompressAI (saved as its
+    example trainer does, under DDP's ``module.``) becomes a checkpoint that codes as the net does."""
+    import importlib
+
+    net = importlib.import_module("my_lab_model").WideSynthesis(16, 16)
+    torch.manual_seed(1)
+    for p in net.g_s.parameters():
+        p.data.normal_(0, 0.1)
+    net.update(force=True)
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}}, tmp_path / "w.pth")
+    args = ("import", "--weights", tmp_path / "w.pth", "--kind", KIND, "--channels", "16", "16")
+    assert run_cli(*args, "--lmbda", "0.0067", "-o", tmp_path / "own.ckpt") == 0
+    codec = Codec.from_checkpoint(tmp_path / "own.ckpt")
+    assert codec.model.lmbda == 0.0067
+    assert torch.equal(codec.model.g_s[0].weight, net.g_s[0].weight)
+    enc = codec.encode(photo[:64, :64].copy(), codec.quantizer("rdoq"), with_recon=True)
+    assert np.array_equal(codec.decode(enc.data), enc.recon)
+    capsys.readouterr()
+    for bad, words in (((*args[:-2], "8", "8", "--lmbda", "0.01"), "weights do not fit"),
+                       ((*args, "--lmbda", "0.01", "--quality", "3"), "--weights takes"),
+                       (("import", "--weights", tmp_path / "none.pth", "--kind", KIND, "--channels", "16", "16",
+                         "--lmbda", "0.01"), "no such weights file")):
+        assert run_cli(*bad, "-o", tmp_path / "bad.ckpt") == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "bad.ckpt").exists()
