@@ -14,11 +14,12 @@ bits/element. The last line compares the fitted TCQ with the fitted RDOQ.
 
 With ``--model`` (a checkpoint per rate point) and ``--images``: the same quantizers on the models'
 own latents, encoder-only, with real bitstreams: BD-rates (PSNR and MS-SSIM) against USQ rounding,
-with paired bootstrap intervals over the images; RDOQ at its derived lambda and at ``--scales``
-times it (the sweep that checks the derivation).
+with intervals over the images; RDOQ at its derived lambda and at ``--scales`` times it (the sweep
+that checks the derivation); with ``--fit-images``, RDOQ and TCQ again with tables fitted to their
+decisions on those training images (``lic tables fit``).
 
     python bench/quantizers.py [--samples 19200] [--delta 0.5 [0.75 ...]]
-    python bench/quantizers.py --model q1.ckpt --model q2.ckpt ... --images DIR [--scales 0.5 2]
+    python bench/quantizers.py --model q1.ckpt --model q2.ckpt ... --images DIR [--scales 0.5 2] [--fit-images TRAIN]
 """
 
 from __future__ import annotations
@@ -98,26 +99,37 @@ def gaps(curve: np.ndarray) -> list[float]:
     return [r * DB_PER_BIT - snr_at(curve, r) for r in RATES]
 
 
-def on_models(models: list[Path], images: Path, scales: list[float]) -> None:
-    """Every quantizer on the models' latents, encoder-only, against USQ rounding (module docstring)."""
+def on_models(models: list[Path], images: Path, scales: list[float], fit_images: Path | None,
+              tcq: dict[str, float | str]) -> None:
+    """Every quantizer on the models' latents, encoder-only, against USQ rounding (module docstring);
+    with ``fit_images``, RDOQ and TCQ again with tables fitted on those (training) images."""
     from lic.checkpoint import load_checkpoint
+    from lic.refit import fit_checkpoint
 
     files = list_images(images)
     derived = [load_checkpoint(m)[0].search_lambda() for m in models]
-    runs: dict[str, tuple[str, list[dict]]] = {"usq": ("usq", [{}] * len(models)), "tcq": ("tcq", [{}] * len(models))}
+    same = [{}] * len(models)
+    runs: dict[str, tuple[str, list[dict], list[Path]]] = {"usq": ("usq", same, models), "tcq": ("tcq", [tcq] * len(models), models)}
     for f in [1.0, *scales]:
-        runs[f"rdoq x{f:g}"] = ("rdoq", [{"lambda_rdoq": f * lam} for lam in derived])
+        runs[f"rdoq x{f:g}"] = ("rdoq", [{"lambda_rdoq": f * lam} for lam in derived], models)
     with tempfile.TemporaryDirectory() as tmp:
+        if fit_images is not None:
+            for name, params in (("tcq", tcq), ("rdoq", {})):
+                fitted = [Path(tmp) / f"{name}-{i}.ckpt" for i in range(len(models))]
+                for m, out in zip(models, fitted):
+                    fit_checkpoint(m, out, name, params, fit_images, progress=False)
+                runs[f"{name} fitted"] = (name, [params] * len(models), fitted)
         paths = {}
-        for name, (quantizer, params) in runs.items():  # one model at a time: RDOQ's lambda is each model's
+        for name, (quantizer, params, ckpts) in runs.items():  # one model at a time: RDOQ's lambda is each model's
             evs = [evaluate_checkpoints([m], files, quantizer, name=name, progress=False, quantizer_params=p)
-                   for m, p in zip(models, params)]
+                   for m, p in zip(ckpts, params)]
             ev = evs[0]
             for other in evs[1:]:
                 ev.rows.extend(other.rows)
             paths[name] = ev.write(Path(tmp) / f"{name.replace(' ', '_')}.json").with_suffix(".json")
         print(f"{len(models)} models, {len(files)} images of {images}; derived RDOQ lambdas "
-              + ", ".join(f"{lam:.4f}" for lam in derived))
+              + ", ".join(f"{lam:.4f}" for lam in derived) + f"; tcq {tcq or 'defaults'}"
+              + (f"; tables fitted on {fit_images}" if fit_images else ""))
         print("| quantizer | BD-rate PSNR, % | BD-rate MS-SSIM, % |")
         print("|---|---|---|")
         for name in runs:
@@ -142,9 +154,14 @@ def main() -> None:
     ap.add_argument("--images", type=Path, help="with --model: the images coded")
     ap.add_argument("--scales", type=float, nargs="*", default=[0.5, 2.0], help="with --model: RDOQ's lambda "
                     "at these multiples of the derived one too")
+    ap.add_argument("--fit-images", type=Path, help="with --model: fit RDOQ's and TCQ's tables on these (training) "
+                    "images too (lic tables fit)")
+    ap.add_argument("--tcq-lambda", type=float, help="with --model: TCQ's lambda_tcq (default: the library's)")
+    ap.add_argument("--tcq-layout", help="with --model: TCQ's layout (default: the library's)")
     args = ap.parse_args()
     if args.model:
-        on_models(args.model, args.images, args.scales)
+        tcq = {k: v for k, v in (("lambda_tcq", args.tcq_lambda), ("layout", args.tcq_layout)) if v is not None}
+        on_models(args.model, args.images, args.scales, args.fit_images, tcq)
         return
     model = Hyperprior(ModelConfig(N=8, M=8))
     model.update(force=True)

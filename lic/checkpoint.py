@@ -109,11 +109,13 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Hyp
 
 
 def training_lambda(obj: dict[str, Any]) -> float | None:
-    """The lambda a checkpoint was trained at: its training state's, its source's (zoo imports), or
-    its retraining's (a retrained checkpoint keeps no training state; later rounds start from it)."""
+    """The lambda a checkpoint was trained at: its training state's, its source's (zoo imports), its
+    retraining's (a retrained checkpoint keeps no training state; later rounds start from it), or the
+    one its meta carries over (a checkpoint with fitted tables, :mod:`lic.refit`)."""
     meta = obj.get("meta") or {}
     for lmbda in ((obj.get("train_state") or {}).get("train_config", {}).get("lmbda"),
-                  meta.get("source", {}).get("lmbda"), (meta.get("retrain") or {}).get("config", {}).get("lmbda")):
+                  meta.get("source", {}).get("lmbda"), (meta.get("retrain") or {}).get("config", {}).get("lmbda"),
+                  meta.get("lmbda")):
         if lmbda is not None:
             return lmbda
     return None

@@ -19,7 +19,7 @@ import typer
 
 from lic import __version__
 from lic.config import (BD_METHODS, CLASSICAL_CODECS, CONTEXTS, DATA_DIR, KINDS, LAYOUTS, PERTURBATIONS, QUANTIZER_NAMES,
-                        RETRAIN_MODES, STRATEGIES, TRAINING_QUANTIZERS, WEIGHTINGS, ZOO, EvaluateConfig, LatentsConfig,
+                        RETRAIN_MODES, STRATEGIES, TABLES, TRAINING_QUANTIZERS, WEIGHTINGS, ZOO, EvaluateConfig, LatentsConfig,
                         ModelConfig, RetrainConfig, TrainConfig, kind_architecture, load_training)
 from lic.errors import LicError
 from lic.fileio import atomic_write_bytes
@@ -57,6 +57,8 @@ def _device(value: str) -> str:
 
 Device = typer.Option(TrainConfig.device, "--device", callback=_device, help="torch device: cpu, cuda, cuda:1, ...")
 Images = typer.Option(None, "--images", help="folder of images (default: the bundled photos)")
+Tables = typer.Option("fitted", "--tables", help="fitted: the tables a checkpoint has fitted to the quantizer "
+                      "(lic tables fit), where it has them; analytic: the Gaussian's (the control)")
 _TCQ_CODING = {  # keyword -> (the quantizer's parameter name, type, option)
     "tcq_states": ("states", Optional[Literal[4, 8]],
                    typer.Option(None, "--tcq-states", help="TCQ trellis states (default: the checkpoint's, else 8)")),
@@ -243,6 +245,7 @@ def compress(
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint"),
     out: Path = typer.Option(..., "-o", "--out", help="output .lic file"),
     quantizer: Optional[Quantizer] = typer.Option(None, "--quantizer", help="default: the checkpoint's"),
+    tables: Literal[TABLES] = Tables,  # type: ignore[valid-type]
     device: str = Device,
     *,
     tcq: dict[str, Any],
@@ -255,7 +258,7 @@ def compress(
     for note in notes:
         _warn(f"{image}: {note}")
     codec = Codec.from_checkpoint(model, device)
-    data = codec.encode(rgb, codec.quantizer(quantizer, **tcq)).data
+    data = codec.encode(rgb, codec.quantizer(quantizer, tables=tables, **tcq)).data
     atomic_write_bytes(out, data)
     h, w = rgb.shape[:2]
     typer.echo(f"{out}: {len(data)} bytes, {len(data) * 8 / (h * w):.4f} bpp")
@@ -298,6 +301,7 @@ def evaluate(
     images: Optional[Path] = typer.Option(None, "--images", help="test images (default: the bundled held-out photos)"),
     quantizer: Optional[Quantizer] = typer.Option(None, "--quantizer", help="default: each checkpoint's own"),
     name: Optional[str] = typer.Option(None, "--name", help="curve name in the JSON"),
+    tables: Literal[TABLES] = Tables,  # type: ignore[valid-type]
     device: str = Device,
     *,
     tcq: dict[str, Any],
@@ -316,7 +320,8 @@ def evaluate(
             raise LicError(f"--qualities must be comma-separated integers, got {qualities!r}") from None
         ev = evaluate_codec(codec, files, qs)
     else:
-        ev = evaluate_checkpoints(list(model), files, quantizer, device, name=name or "lic", quantizer_params=tcq)
+        params = {**tcq, **({"tables": tables} if tables != "fitted" else {})}
+        ev = evaluate_checkpoints(list(model), files, quantizer, device, name=name or "lic", quantizer_params=params)
     if name:
         ev.name = name
     for image, notes in ev.notes.items():
@@ -364,6 +369,39 @@ def bdrate(
         typer.echo(f"{value:.2f}{note}")
     if metrics:
         atomic_write_bytes(metrics, (json.dumps(record, indent=2) + "\n").encode())
+
+
+tables_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                         help="Entropy tables fitted to a quantizer's own decisions (the analytic ones stay the control).")
+app.add_typer(tables_app, name="tables")
+
+
+@tables_app.command("fit")
+@tcq_coding_options
+def tables_fit(
+    model: Path = typer.Option(..., "-m", "--model", help="checkpoint whose quantizer's tables are fitted"),
+    out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write: the model with its fitted tables"),
+    quantizer: Quantizer = typer.Option(..., "--quantizer", help="the quantizer they are fitted to (rdoq, tcq)"),
+    lambda_rdoq: Optional[float] = typer.Option(None, "--rdoq-lambda",
+                                                help="RDOQ's search lambda (default: derived from the model)"),
+    images: Optional[Path] = typer.Option(None, "--images", help="training images (default: the bundled ones); "
+                                          "never the images you evaluate on"),
+    max_images: int = typer.Option(16, "--max-images", help="fit on at most this many of them"),
+    rounds: int = typer.Option(4, "--rounds", help="rounds of search and refit"),
+    device: str = Device,
+    *,
+    tcq: dict[str, Any],
+) -> None:
+    """Fit a checkpoint's entropy tables to its quantizer's decisions on training images; its streams
+    then name the tables, and only a checkpoint holding them decodes those."""
+    from lic.refit import fit_checkpoint
+
+    params = {**tcq, **({"lambda_rdoq": lambda_rdoq} if lambda_rdoq is not None else {})}
+    if lambda_rdoq is not None and quantizer != "rdoq":
+        raise LicError("--rdoq-lambda needs --quantizer rdoq")
+    r = fit_checkpoint(model, out, quantizer, params, _images(images, "train"), max_images, rounds, device)
+    typer.echo(f"{out}: {r['quantizer']} tables fitted on {r['images']} images in {r['rounds']} rounds "
+               f"(digest {r['digest']})")
 
 
 latents_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,

@@ -83,7 +83,7 @@ class Codec:
     @torch.inference_mode()
     def encode(self, rgb: np.ndarray, quantizer: Quantizer | None = None, with_recon: bool = False) -> Encoded:
         """Code an ``HxWx3`` uint8 image; with ``with_recon`` also return what the decoder will output."""
-        q = quantizer or self.model.quantizer
+        q = quantizer or self.model.quantizer_for()
         h, w = rgb.shape[:2]
         x = pad(to_tensor(rgb).to(self.device))
         out = self.model.compress(x, quantizer=q)
@@ -108,7 +108,8 @@ class Codec:
             raise LicError(
                 f"stream was made with model {header.fingerprint.hex()}, but this checkpoint is {ours}"
             )
-        q = quantizer_from_header(header.quantizer, header.qparams, self.model.gaussian_conditional)
+        q = quantizer_from_header(header.quantizer, header.qparams, self.model.gaussian_conditional,
+                                  [f.apply for f in self.model.fitted_tables.values()])
         ph, pw = -header.height % GRANULARITY, -header.width % GRANULARITY
         shape = torch.Size(((header.height + ph) // GRANULARITY, (header.width + pw) // GRANULARITY))
         with synthesis_threads():

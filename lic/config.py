@@ -62,6 +62,7 @@ QUANTIZER_NAMES = ("usq", "tcq", "rdoq")  # lic.quantizers.QUANTIZERS, in this o
 TRAINING_QUANTIZERS = ("usq", "tcq")
 LAYOUTS = ("channel", "position", "single", "row")  # TCQ: what one trellis runs over; the index is the header's
 PERTURBATIONS = ("switch", "uniform", "union")  # TCQ's training surrogates
+TABLES = ("fitted", "analytic")  # a model's fitted tables where it has them (lic.tables), or the Gaussian's
 WEIGHTINGS = ("decoder", "none")  # TCQ: the search's distortion weights
 BD_METHODS = ("pchip", "akima", "cubic")  # BD-rate interpolations (lic.bdrate)
 

@@ -6,18 +6,39 @@ per (quantizer, scale bin). Each symbol names its row by an index.
 
 from __future__ import annotations
 
+import copy
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from compressai.entropy_models import EntropyModel
+from torch import Tensor
 
-from lic.compat import RansDecoder, RansEncoder, cdf_tables
+from lic.compat import RansDecoder, RansEncoder, cdf_tables, set_cdf_tables
 from lic.errors import LicError
 
 # what a search charges for an escape's bypass-coded value: CompressAI's rANS writes it in 4-bit chunks
 # after a 4-bit count (8 bits for a value of one chunk; more for far ones, rare in 6-sigma tables)
 ESCAPE_BYPASS_BITS = 8.0
+
+
+def table_digest(model: EntropyModel) -> int:
+    """CRC-32 of ``model``'s CDF tables and offsets: encoder and decoder must agree on them exactly."""
+    cdf, _, offsets = cdf_tables(model)
+    return zlib.crc32(cdf.numpy().tobytes() + offsets.numpy().tobytes())
+
+
+def with_cdf_tables(model: EntropyModel, cdf: Tensor, lengths: Tensor, offsets: Tensor) -> EntropyModel:
+    """A copy of ``model`` coding with the given tables (its own table buffers; the rest shared), marked
+    ``lic_fitted``: tables fitted to a quantizer's decisions (:mod:`lic.tables`)."""
+    out = copy.copy(model)
+    out.__dict__.pop("_lic_tables", None)  # CdfTables.of's cache of the old rows
+    with torch.inference_mode(False):
+        out._buffers = dict(model._buffers)
+        set_cdf_tables(out, cdf, lengths, offsets)
+    out.__dict__["lic_fitted"] = True
+    return out
 
 
 @dataclass(frozen=True)

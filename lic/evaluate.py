@@ -158,7 +158,9 @@ def evaluate_checkpoints(
     params = quantizer_params or {}
     codecs = {str(p): Codec.from_checkpoint(p, device) for p in checkpoints}
     coders = {p: _lic_coder(codec, quantizer, params) for p, codec in codecs.items()}
-    label = " ".join([quantizer or "own quantizer"] + [f"{k}={v}" for k, v in params.items()])
+    fitted = any(codec.quantizer(quantizer, **params).fitted for codec in codecs.values())
+    label = " ".join([quantizer or "own quantizer"] + [f"{k}={v}" for k, v in params.items()]
+                     + (["with fitted tables"] if fitted else []))
     models = {p: _retraining(codec.meta) for p, codec in codecs.items()}
     kinds = sorted({c.model.config.architecture for c in codecs.values()})
     ev = Evaluation(name, f"lic {', '.join(kinds)}, {label}, real bitstreams",

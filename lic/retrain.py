@@ -99,6 +99,8 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
         return finished
     q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
     q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
+    if hyper:  # tables fitted under the entropy decoders it retrains: refit them after (lic tables fit)
+        model.fitted_tables.clear()
     stale_indices = cfg.mode == "hyper-decoder" and cfg.strategy == "stale"
     keys = _KEYS["stale" if stale_indices else cfg.mode]
     if stale_indices and model.teacher_forced:

@@ -15,27 +15,30 @@ entropy-constrained quantizer design to a fixed point:
 Every quantizer codes symbols ``(symbols, rows)`` against one table set (:meth:`symbols_of`): USQ
 and RDOQ code ``k`` in the row of its scale bin; TCQ codes the parity in a row per (quantizer,
 scale bin) and ``k >> 1`` in a row per (quantizer, parity, scale bin).
+
+Fitted tables belong to a model (:class:`FittedTables`, its ``fitted_tables`` in the ``state_dict``),
+so checkpoints, fingerprints and the staleness of latent datasets cover them; the model's
+quantizer of that name codes with them (:meth:`lic.models.CodingModel.quantizer_for`), and its
+streams carry their CRC-32, which a decoder without them refuses in one line. :func:`fit_model`
+fits them to the model's own coding of training images (``lic tables fit``).
 """
 
 from __future__ import annotations
 
-import copy
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 from compressai.entropy_models import EntropyModel
-from torch import Tensor
+from torch import Tensor, nn
 
-from lic.compat import cdf_tables, pmf_to_quantized_cdf, set_cdf_tables
+from lic.compat import cdf_tables, pmf_to_quantized_cdf
+from lic.entropy import table_digest, with_cdf_tables
+from lic.errors import LicError
 from lic.quantizers import Quantizer
 from lic.quantizers.tcq import TCQ
 
 PSEUDO_COUNTS = 32.0  # weight of the analytic row in a fitted one, in symbols
-
-
-def table_model(q: Quantizer) -> EntropyModel:
-    """The entropy model whose CDF tables ``q`` codes with."""
-    return q.tables if isinstance(q, TCQ) else q.conditional
 
 
 def symbols_of(q: Quantizer, indices: Tensor, scales: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -64,40 +67,70 @@ def fitted_model(model: EntropyModel, symbols: np.ndarray, rows: np.ndarray,
     sym = np.where((sym >= 0) & (sym < n[rows]), sym, n[rows])  # the escape column
     width = int(n.max()) + 1
     counts = np.bincount(rows.astype(np.int64) * width + sym, minlength=len(n) * width).reshape(len(n), width)
-    cdfs = []
+    cdf = torch.zeros(len(n), int(lengths.max()), dtype=torch.int32)
     for r, prior in enumerate(row_pmfs(model)):
         c = counts[r, : n[r] + 1]
-        pmf = (c + pseudo * prior) / (c.sum() + pseudo)
-        cdfs.append(pmf_to_quantized_cdf(torch.tensor(pmf), model.entropy_coder_precision))
-    cdf = torch.zeros(len(n), int(lengths.max()), dtype=torch.int32)
-    for r, c in enumerate(cdfs):
-        cdf[r, : len(c)] = c
-    fitted = copy.copy(model)
-    fitted.__dict__.pop("_lic_tables", None)  # CdfTables.of's cache of the old rows
-    with torch.inference_mode(False):
-        fitted._buffers = dict(model._buffers)  # its own table buffers; the rest is shared
-        set_cdf_tables(fitted, cdf, lengths.clone(), offsets.clone())
-    return fitted
-
-
-def with_tables(q: Quantizer, model: EntropyModel) -> Quantizer:
-    """A copy of ``q`` that codes with ``model``'s tables (and charges their code lengths)."""
-    out = copy.copy(q)
-    for cached in ("tables", "_lengths", "_parity_tables", "_tables"):
-        out.__dict__.pop(cached, None)
-    if isinstance(q, TCQ):
-        out.__dict__["tables"] = model
-    else:
-        out.conditional = model
-    return out
+        row = pmf_to_quantized_cdf(torch.tensor((c + pseudo * prior) / (c.sum() + pseudo)), model.entropy_coder_precision)
+        cdf[r, : len(row)] = row
+    return with_cdf_tables(model, cdf, lengths.clone(), offsets.clone())
 
 
 def fit(q: Quantizer, y: Tensor, means: Tensor, scales: Tensor, iterations: int = 4,
         pseudo: float = PSEUDO_COUNTS) -> Quantizer:
     """``q`` with tables fitted to its own decisions on ``(y, means, scales)``: ``iterations`` rounds
     of search, then refit (module docstring)."""
-    fitted, analytic = q, table_model(q)
+    fitted, analytic = q, q.table_model()
     for _ in range(iterations):
         k = fitted.quantize(y, means, scales)
-        fitted = with_tables(q, fitted_model(analytic, *symbols_of(fitted, k, scales), pseudo=pseudo))
+        fitted = q.with_tables(fitted_model(analytic, *symbols_of(fitted, k, scales), pseudo=pseudo))
     return fitted
+
+
+def fit_model(model: Any, q: Quantizer, analyses: Iterable[dict[str, Any]], iterations: int = 4,
+              pseudo: float = PSEUDO_COUNTS) -> Quantizer:
+    """:func:`fit` on a model's own coding: each round codes every front half of ``analyses``
+    (:meth:`CodingModel.analyze` of training images) as the coder does (:meth:`CodingModel.code_latents`,
+    so a context model's means follow the decisions), then refits the tables to every symbol coded."""
+    analyses = list(analyses)
+    fitted, analytic = q, q.table_model()
+    for _ in range(iterations):
+        coded = [model.code_latents(a, fitted) for a in analyses]
+        pairs = [symbols_of(fitted, c["indices"], c["scales"]) for c in coded]
+        fitted = q.with_tables(fitted_model(analytic, np.concatenate([s for s, _ in pairs]),
+                                            np.concatenate([r for _, r in pairs]), pseudo=pseudo))
+    return fitted
+
+
+class FittedTables(nn.Module):
+    """A quantizer's fitted tables as a model keeps them: the CDF rows, their lengths and offsets, and
+    the digest of the analytic tables they were fitted from (which pins the scale table and TCQ's
+    ``delta``: they apply to a quantizer of that name whose analytic tables have that digest)."""
+
+    def __init__(self, cdf: Tensor, lengths: Tensor, offsets: Tensor, analytic: int) -> None:
+        super().__init__()
+        self.register_buffer("cdf", cdf.int())
+        self.register_buffer("lengths", lengths.int())
+        self.register_buffer("offsets", offsets.int())
+        self.register_buffer("analytic", torch.tensor([analytic], dtype=torch.int64))
+
+    @classmethod
+    def of(cls, fitted: Quantizer, analytic: Quantizer) -> "FittedTables":
+        """The tables ``fitted`` codes with, fitted from ``analytic``'s."""
+        with torch.inference_mode(False):  # buffers of the model, whatever mode the fit ran in
+            cdf, lengths, offsets = (t.clone() for t in cdf_tables(fitted.table_model()))
+        return cls(cdf, lengths, offsets, table_digest(analytic.table_model()))
+
+    @classmethod
+    def shaped(cls, state_dict: dict[str, Tensor], prefix: str) -> "FittedTables":
+        """Empty tables of the shapes ``state_dict`` holds under ``prefix`` (to load them into)."""
+        try:
+            return cls(*(torch.zeros_like(state_dict[prefix + k]) for k in ("cdf", "lengths", "offsets")), 0)
+        except KeyError as exc:
+            raise LicError(f"fitted tables {prefix!r} lack {exc}") from None
+
+    def matches(self, q: Quantizer) -> bool:
+        return table_digest(q.table_model()) == int(self.analytic[0])
+
+    def apply(self, q: Quantizer) -> Quantizer:
+        """``q`` coding with these tables."""
+        return q.with_tables(with_cdf_tables(q.table_model(), self.cdf, self.lengths, self.offsets))

@@ -106,7 +106,8 @@ def train(
         if (base.config.N, base.config.M) != (model_cfg.N, model_cfg.M):
             raise LicError(f"{init} has N={base.config.N}, M={base.config.M}; this run wants N={model_cfg.N}, M={model_cfg.M}")
         try:  # a context model may start from a hyperprior: its context transforms start at zero
-            missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+            weights = {k: v for k, v in base.state_dict().items() if not k.startswith("fitted_tables.")}  # refit after
+            missing, unexpected = model.load_state_dict(weights, strict=False)
         except RuntimeError:
             missing, unexpected = ["?"], []
         if unexpected or any(not k.startswith("cc.") for k in missing):

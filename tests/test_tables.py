@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import TINY_TRAIN
 from lic.config import ModelConfig
 from lic.errors import LicError
 from lic.models import Hyperprior
@@ -50,3 +51,85 @@ def test_a_tcq_header_names_its_tables(conditional) -> None:  # noqa: ANN001
     assert len(digests) == 3
     with pytest.raises(LicError, match="tables differ"):
         quantizer_from_header(a.code, a.pack_params(), conditional)
+
+
+@pytest.fixture(scope="module")
+def fitted_ckpts(tiny_ckpt, tmp_path_factory, train_images):  # noqa: ANN001, ANN201
+    """The tiny model with tables fitted for TCQ and RDOQ (``lic tables fit``), and a second RDOQ fit on
+    other images."""
+    from conftest import run_cli
+
+    out = tmp_path_factory.mktemp("fitted")
+    assert run_cli("tables", "fit", "-m", tiny_ckpt, "-o", out / "tcq.ckpt", "--quantizer", "tcq", "--tcq-lambda",
+                   "0.1", "--images", train_images, "--max-images", "2", "--rounds", "2") == 0
+    assert run_cli("tables", "fit", "-m", out / "tcq.ckpt", "-o", out / "both.ckpt", "--quantizer", "rdoq",
+                   "--images", train_images, "--max-images", "2", "--rounds", "2") == 0
+    from lic.refit import fit_checkpoint
+
+    other = out / "other"
+    other.mkdir()
+    for f in sorted(train_images.glob("*.png"))[2:4]:
+        (other / f.name).write_bytes(f.read_bytes())
+    fit_checkpoint(tiny_ckpt, out / "other.ckpt", "rdoq", {}, other, rounds=2, progress=False)
+    return out
+
+
+@pytest.mark.parametrize("name", ["tcq", "rdoq"])
+def test_a_models_fitted_tables_code_its_streams_which_decode_exactly(fitted_ckpts, tiny_ckpt, photo,  # noqa: ANN001
+                                                                      name: str) -> None:
+    import numpy as np
+
+    from lic import bitstream
+    from lic.codec import Codec
+
+    codec = Codec.from_checkpoint(fitted_ckpts / "both.ckpt")
+    assert sorted(codec.model.fitted_tables) == ["rdoq", "tcq"]
+    params = {"lambda_tcq": 0.1} if name == "tcq" else {}
+    q, control = codec.quantizer(name, **params), codec.quantizer(name, tables="analytic", **params)
+    assert q.fitted and not control.fitted
+    enc = codec.encode(photo, q, with_recon=True)
+    assert np.array_equal(codec.decode(enc.data), enc.recon)
+    header = bitstream.unpack(enc.data, 10**8)[0]
+    assert header.qparams != control.pack_params()
+    plain = codec.encode(photo, control, with_recon=True)  # the control still decodes, with the same checkpoint
+    assert np.array_equal(codec.decode(plain.data), plain.recon)
+    for other in (tiny_ckpt, *([fitted_ckpts / "other.ckpt"] if name == "rdoq" else [])):
+        theirs = Codec.from_checkpoint(other)
+        with pytest.raises(LicError, match="stream was made with model"):  # the fingerprint covers the tables
+            theirs.decode(enc.data)
+        with pytest.raises(LicError, match="tables differ from the encoder's"):  # and the header names them
+            quantizer_from_header(header.quantizer, header.qparams, theirs.model.gaussian_conditional,
+                                  [f.apply for f in theirs.model.fitted_tables.values()])
+
+
+def test_fitted_tables_make_older_datasets_stale_and_phase_4_drops_them(fitted_ckpts, tiny_ckpt, tmp_path,  # noqa: ANN001
+                                                                      train_images) -> None:  # noqa: ANN001
+    from lic.checkpoint import load_checkpoint
+    from lic.config import LatentsConfig, RetrainConfig
+    from lic.latents import make_latents
+    from lic.retrain import retrain
+
+    dataset = make_latents(tiny_ckpt, tmp_path / "d.zarr", train_images, "rdoq",
+                           cfg=LatentsConfig(patches=2, patch_size=64, chunk=2), progress=False)
+    with pytest.raises(LicError, match="stale"):
+        retrain(RetrainConfig("decoder", steps=1, batch_size=2), fitted_ckpts / "both.ckpt", dataset,
+                tmp_path / "r.ckpt", progress=False)
+    fresh = make_latents(fitted_ckpts / "both.ckpt", tmp_path / "f.zarr", train_images, "rdoq",
+                         cfg=LatentsConfig(patches=2, patch_size=64, chunk=2), progress=False)
+    for mode, kept in (("decoder", ["rdoq", "tcq"]), ("hyper-decoder", [])):
+        retrain(RetrainConfig(mode, steps=1, batch_size=2), fitted_ckpts / "both.ckpt", fresh, tmp_path / f"{mode}.ckpt",
+                progress=False)
+        model, obj = load_checkpoint(tmp_path / f"{mode}.ckpt")
+        assert sorted(model.fitted_tables) == kept and model.lmbda == TINY_TRAIN.lmbda
+
+
+def test_fitting_refuses_bad_input_in_one_line(tiny_ckpt, tmp_path, capsys) -> None:  # noqa: ANN001
+    from conftest import run_cli
+
+    (tmp_path / "empty").mkdir()
+    for args, words in (((tmp_path / "empty",), "no image files"), ((tmp_path / "none",), "no such")):
+        assert run_cli("tables", "fit", "-m", tiny_ckpt, "-o", tmp_path / "x.ckpt", "--quantizer", "tcq",
+                       "--images", *args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "x.ckpt").exists()

@@ -20,9 +20,10 @@ from compressai.models import ScaleHyperprior as _ScaleHyperprior
 from torch import Tensor
 from torch.func import functional_call
 
-from lic.config import ModelConfig
+from lic.config import TABLES, ModelConfig
 from lic.errors import LicError
 from lic.quantizers import QUANTIZERS, Quantizer, make_quantizer, search_lambda
+from lic.tables import FittedTables
 
 MEANS_GRID = 2.0**-16  # means are snapped to this grid at coding time
 
@@ -66,23 +67,38 @@ class CodingModel:
         self.config = config
         self.quantizer: Quantizer = make_quantizer(config.quantizer, self.gaussian_conditional,
                                                    self.decoder_sensitivity, **config.quantizer_params)
+        self.fitted_tables = torch.nn.ModuleDict()  # quantizer name -> FittedTables (lic.tables): empty until fitted
 
-    def quantizer_for(self, name: str | None = None, **params: Any) -> Quantizer:
+    def load_state_dict(self, state_dict: dict[str, Tensor], strict: bool = True) -> Any:
+        """CompressAI's, after making room for the fitted tables that ``state_dict`` holds."""
+        names = {k.split(".")[1] for k in state_dict if k.startswith("fitted_tables.")}
+        for name in sorted(names - set(self.fitted_tables)):
+            self.fitted_tables[name] = FittedTables.shaped(state_dict, f"fitted_tables.{name}.")
+        return super().load_state_dict(state_dict, strict=strict)
+
+    def quantizer_for(self, name: str | None = None, tables: str = "fitted", **params: Any) -> Quantizer:
         """The model's own quantizer, or another one on the same entropy model.
 
         Parameters not given default to the checkpoint's (for its own quantizer), then to the
         quantizer's own defaults; a decoder-weighted search gets :meth:`decoder_sensitivity`, and a
-        search lambda (``lambda_param``) not given is :meth:`search_lambda`.
+        search lambda (``lambda_param``) not given is :meth:`search_lambda`. It codes with the tables
+        the model has fitted for it (``fitted_tables``) where they fit its scale table and ``delta``,
+        unless ``tables="analytic"`` (the control).
         """
+        if tables not in TABLES:
+            raise LicError(f"unknown tables {tables!r}; choose one of {', '.join(TABLES)}")
         own = self.config
         name = name or own.quantizer
         if name == own.quantizer and not params:
-            return self.quantizer
-        params = {**(own.quantizer_params if name == own.quantizer else {}), **params}
-        derived = getattr(QUANTIZERS.get(name), "lambda_param", None)
-        if derived and derived not in params:
-            params[derived] = self.search_lambda()
-        return make_quantizer(name, self.gaussian_conditional, self.decoder_sensitivity, **params)
+            q = self.quantizer
+        else:
+            params = {**(own.quantizer_params if name == own.quantizer else {}), **params}
+            derived = getattr(QUANTIZERS.get(name), "lambda_param", None)
+            if derived and derived not in params:
+                params[derived] = self.search_lambda()
+            q = make_quantizer(name, self.gaussian_conditional, self.decoder_sensitivity, **params)
+        fitted = self.fitted_tables[name] if name in self.fitted_tables else None
+        return fitted.apply(q) if tables == "fitted" and fitted is not None and fitted.matches(q) else q
 
     def search_lambda(self) -> float:
         """:func:`lic.quantizers.search_lambda` of this model: its training lambda and the mean gain of ``g_s``."""

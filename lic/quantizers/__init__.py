@@ -3,7 +3,7 @@ decisions) and TCQ, and the one factory that builds them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from compressai.entropy_models import GaussianConditional
 
@@ -40,19 +40,25 @@ def make_quantizer(name: str, conditional: GaussianConditional, sensitivity: Sen
         raise QuantizerParamsError(f"bad parameters for quantizer {name!r}: {exc}") from None
 
 
-def quantizer_from_header(code: int, packed: bytes, conditional: GaussianConditional) -> Quantizer:
+def quantizer_from_header(code: int, packed: bytes, conditional: GaussianConditional,
+                          fitted: Iterable[Callable[[Quantizer], Quantizer]] = ()) -> Quantizer:
     """Rebuild a quantizer from a bitstream header's id and parameter bytes.
 
-    The rebuilt quantizer must pack to the same bytes: TCQ's carry a digest of its tables, so a
-    model with another scale table or ``delta`` is refused.
+    The rebuilt quantizer must pack to the same bytes. TCQ's carry a digest of its tables, a USQ
+    stream coded with fitted tables (RDOQ's) the digest of those: the quantizer codes with the
+    Gaussian tables or with the tables that one of ``fitted`` installs (the checkpoint's fitted
+    tables, :meth:`lic.tables.FittedTables.apply`) that match, and a stream coded with any other
+    tables is refused.
     """
     cls = next((c for c in QUANTIZERS.values() if c.code == code), None)
     if cls is None:
         raise LicError(f"bitstream names unknown quantizer id {code}")
     q = make_quantizer(cls.name, conditional, **cls.unpack_params(packed))
-    if q.pack_params() != packed:
-        raise LicError(f"{cls.name.upper()} tables differ from the encoder's (different scale table or delta)")
-    return q
+    for candidate in (q, *(apply(q) for apply in fitted)):
+        if candidate.pack_params() == packed:
+            return candidate
+    raise LicError(f"{cls.name.upper()} tables differ from the encoder's (entropy tables fitted to another model "
+                   "or fit, a different scale table or delta): decode with the checkpoint that coded the stream")
 
 
 __all__ = ["Quantizer", "Sensitivity", "USQ", "TCQ", "RDOQ", "QUANTIZERS", "QuantizerParamsError", "make_quantizer",

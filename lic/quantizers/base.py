@@ -7,11 +7,12 @@ index probabilities (CDF tables) the entropy coder uses.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
 import torch
-from compressai.entropy_models import GaussianConditional
+from compressai.entropy_models import EntropyModel, GaussianConditional
 from torch import Tensor
 
 from lic.errors import LicError
@@ -127,6 +128,22 @@ class Quantizer(ABC):
         if data:
             raise LicError(f"bitstream gives parameters to {cls.name}, which takes none")
         return {}
+
+    def table_model(self) -> EntropyModel:
+        """The entropy model whose CDF tables this quantizer codes with (and its search charges)."""
+        return self.conditional
+
+    def with_tables(self, model: EntropyModel) -> "Quantizer":
+        """A copy that codes with ``model``'s tables (e.g. fitted ones, :mod:`lic.tables`)."""
+        out = copy.copy(self)
+        out.__dict__.pop("_tables", None)  # cached code lengths of the old tables
+        out.conditional = model
+        return out
+
+    @property
+    def fitted(self) -> bool:
+        """Whether its tables were fitted to its decisions rather than derived from the Gaussian."""
+        return bool(getattr(self.table_model(), "lic_fitted", False))
 
     def table_indexes(self, scales: Tensor) -> Tensor:
         """Row of the scale table for each element: the smallest bin scale >= ``scales``.

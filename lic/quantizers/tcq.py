@@ -16,9 +16,9 @@ same as coding ``k`` directly: ``P(k) = P(p) P(m | p)``.
 
 from __future__ import annotations
 
+import copy
 import math
 import struct
-import zlib
 from functools import cached_property
 from typing import Any, Callable
 
@@ -30,7 +30,7 @@ from torch import Tensor
 from lic import trellis, trellis_torch
 from lic.compat import cdf_tables, pmf_to_quantized_cdf, set_cdf_tables, standard_cumulative
 from lic.config import LAYOUTS, PERTURBATIONS, WEIGHTINGS
-from lic.entropy import CdfTables, StreamDecoder, encode_symbols, symbol_bits
+from lic.entropy import CdfTables, StreamDecoder, encode_symbols, symbol_bits, table_digest
 from lic.errors import LicError
 from lic.quantizers.base import Quantizer, Sensitivity
 
@@ -90,10 +90,6 @@ class TCQConditional(GaussianConditional):
         set_cdf_tables(self, cdf, torch.tensor([len(pmf) + 2 for _, pmf, _ in rows], dtype=torch.int32),
                        torch.tensor([off for off, _, _ in rows], dtype=torch.int32))
 
-    def digest(self) -> int:
-        """CRC-32 of the tables: encoder and decoder must agree on them exactly."""
-        cdf, _, offsets = cdf_tables(self)
-        return zlib.crc32(cdf.numpy().tobytes() + offsets.numpy().tobytes())
 
     def code_lengths(self) -> dict[str, np.ndarray]:
         """Bits of every symbol of every row, as the Viterbi search reads them (:func:`lic.entropy.symbol_bits`)."""
@@ -149,7 +145,7 @@ class TCQ(Quantizer):
 
     def pack_params(self) -> bytes:
         """``delta``, ``lambda_tcq``, ``states``, ``layout`` and the CRC-32 of the tables."""
-        return _PARAMS.pack(self.delta, self.lambda_tcq, self.states, LAYOUTS.index(self.layout), self.tables.digest())
+        return _PARAMS.pack(self.delta, self.lambda_tcq, self.states, LAYOUTS.index(self.layout), table_digest(self.tables))
 
     @classmethod
     def unpack_params(cls, data: bytes) -> dict[str, Any]:
@@ -172,6 +168,16 @@ class TCQ(Quantizer):
                 t.update()
             cache[key] = t
         return cache[key]
+
+    def table_model(self) -> TCQConditional:
+        return self.tables
+
+    def with_tables(self, model: TCQConditional) -> "TCQ":
+        out = copy.copy(self)
+        for cached in ("_lengths", "_parity_tables"):
+            out.__dict__.pop(cached, None)
+        out.__dict__["tables"] = model
+        return out
 
     @cached_property
     def _lengths(self) -> dict[str, np.ndarray]:

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import struct
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
 from lic.compat import gaussian_likelihood
-from lic.entropy import CdfTables, StreamDecoder, encode_symbols
+from lic.entropy import CdfTables, StreamDecoder, encode_symbols, table_digest
 from lic.quantizers.base import Quantizer
 
 
@@ -24,6 +25,17 @@ class USQ(Quantizer):
 
     def perturb(self, y: Tensor, means: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
         return self.conditional(y, scales, means=means, training=True)
+
+    def pack_params(self) -> bytes:
+        """Nothing with the Gaussian tables (any USQ decoder reads the stream); with fitted tables
+        (:mod:`lic.tables`) their CRC-32, which only a decoder holding those tables matches."""
+        return struct.pack(">I", table_digest(self.conditional)) if self.fitted else b""
+
+    @classmethod
+    def unpack_params(cls, data: bytes) -> dict[str, Any]:
+        if len(data) != 4:
+            return super().unpack_params(data)
+        return {}  # fitted tables' digest: checked by repacking (lic.quantizers.quantizer_from_header)
 
     def quantize(self, y: Tensor, means: Tensor, scales: Tensor) -> Tensor:
         return self.conditional.quantize(y, "symbols", means)
