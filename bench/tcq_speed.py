@@ -3,7 +3,8 @@
 - the 8-state Viterbi search alone, in latent elements per second: the reference search (one core),
   the pruned search on one thread and on every thread (numba), and the torch search (on CUDA when
   there is a GPU, else on the CPU), each with its ratio to the reference;
-- whole-image encode and decode with TCQ against USQ on the same model, as ratios.
+- whole-image encode and decode with TCQ against USQ on the same model, as ratios; RDOQ's encode
+  against USQ's, and TCQ's with tables fitted to its decisions (:mod:`lic.tables`) against TCQ's.
 
     python bench/tcq_speed.py [--model CKPT] [--layout row|channel|position|single] [--repeats 5]
 """
@@ -24,6 +25,7 @@ from common import image_768x512, load_codec
 from lic import trellis, trellis_torch
 from lic.codec import pad
 from lic.data import to_tensor
+from lic.tables import fit_model
 
 
 def median_time(fn, repeats: int) -> float:
@@ -71,8 +73,12 @@ def main() -> None:
     tr, tw, ts = (torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in (r, w, sidx))
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     rates[f"torch on {dev}"] = median_time(lambda: (trellis_torch.viterbi(tr, tw, ts, *rest), sync()), args.repeats)
+    rdoq = codec.quantizer("rdoq", lambda_rdoq=0.2)  # a fixed lambda: an untrained model records none to derive it from
+    with torch.inference_mode():
+        fitted = fit_model(m, tcq, [a], iterations=2)  # fitted on this image: the speed, not the rate, is measured
     data = {"usq": codec.encode(rgb, usq).data, "tcq": codec.encode(rgb, tcq).data}
-    enc = {k: median_time(lambda q=q: codec.encode(rgb, q), args.repeats) for k, q in (("usq", usq), ("tcq", tcq))}
+    coders = (("usq", usq), ("tcq", tcq), ("rdoq", rdoq), ("tcq fitted", fitted))
+    enc = {k: median_time(lambda q=q: codec.encode(rgb, q), args.repeats) for k, q in coders}
     dec = {k: median_time(lambda d=d: codec.decode(d), args.repeats) for k, d in data.items()}
     print(f"latent {tuple(y.shape)} = {y.numel()} elements, {args.states} states, layout {args.layout}, "
           f"torch threads {torch.get_num_threads()}")
@@ -81,6 +87,8 @@ def main() -> None:
         print(f"viterbi, {name}: {t * 1e3:.1f} ms = {y.numel() / t / 1e6:.2f} M elements/s, {base / t:.2f}x the reference")
     print(f"bytes: usq {len(data['usq'])}, tcq {len(data['tcq'])}")
     print(f"encode: usq {enc['usq'] * 1e3:.1f} ms, tcq {enc['tcq'] * 1e3:.1f} ms, ratio {enc['tcq'] / enc['usq']:.3f}")
+    print(f"encode: rdoq {enc['rdoq'] * 1e3:.1f} ms, ratio to usq {enc['rdoq'] / enc['usq']:.3f}; tcq with fitted "
+          f"tables {enc['tcq fitted'] * 1e3:.1f} ms, ratio to tcq {enc['tcq fitted'] / enc['tcq']:.3f}")
     print(f"decode: usq {dec['usq'] * 1e3:.1f} ms, tcq {dec['tcq'] * 1e3:.1f} ms, ratio {dec['tcq'] / dec['usq']:.3f}")
 
 

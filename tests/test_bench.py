@@ -31,7 +31,8 @@ TINY = {  # each benchmark at a tiny size, and a line it must print (its ratio)
     "latents_shards.py": (["--patches", "4"], rf"  scaling 2 workers / 1 worker: {RATIO}; groups equal: True"),
     "latents_speed.py": (["--patches", "4", "--patch-size", "64", "--batch-size", "2", "--steps", "2"],
                          rf"loader: .* ratio \d+\.\dx \(batch 2, 64px\)"),
-    "tcq_speed.py": (["--repeats", "1"], r"encode: usq .* ms, tcq .* ms, ratio \d+\.\d{3}"),
+    "tcq_speed.py": (["--repeats", "1"], r"encode: rdoq .* ms, ratio to usq \d+\.\d{3}; tcq with fitted tables "
+                                         r".* ms, ratio to tcq \d+\.\d{3}"),
     "context_speed.py": (["--repeats", "1"], rf"  tcq decode: hyperprior .* ratio {RATIO}"),
     "codec_speed.py": (["--architecture", "bmshj2018-hyperprior", "--repeats", "1"],
                        r"bmshj2018-hyperprior: bytes lic \d+ .* decode lic .* ratio \d+\.\d{3}"),

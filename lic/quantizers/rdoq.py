@@ -92,14 +92,22 @@ class RDOQ(USQ):
 
     def quantize(self, y: Tensor, means: Tensor, scales: Tensor) -> Tensor:
         """The cheapest of ``round(r)``, one step toward zero and 0 by ``J(k) = w_c (r - k)^2 +
-        lambda_rdoq * bits(k | sigma)`` (float64); residuals, weights and table rows computed once."""
+        lambda_rdoq * bits(k | sigma)`` (float64); residuals, weights and table rows computed once, the
+        first of equal costs chosen (rounding wins its ties)."""
         rounded = super().quantize(y, means, scales).long()
-        candidates = torch.stack([rounded, rounded - torch.sign(rounded), torch.zeros_like(rounded)])
         bits, offsets, n = (t.to(y.device) for t in self._tables)
         row = self.table_indexes(scales).long().expand_as(rounded)
-        symbol = candidates - offsets[row]  # outside a row's [0, n): its escape column, charged at its least
-        column = torch.where((symbol >= 0) & (symbol < n[row]), symbol, n[row])
-        r = (y - means).double()
-        cost = self.weights(y) * (r - candidates.double()) ** 2 + self.lambda_rdoq * bits[row, column]
-        best = cost.argmin(dim=0, keepdim=True)  # the first of equal costs: rounding wins its ties
-        return candidates.gather(0, best)[0].to(torch.int32)
+        first, length = offsets[row], n[row]
+        r, w = (y - means).double(), self.weights(y)
+
+        def cost(k: Tensor) -> Tensor:
+            symbol = k - first  # outside a row's [0, n): its escape column, charged at its least
+            column = torch.where((symbol >= 0) & (symbol < length), symbol, length)
+            return w * (r - k.double()) ** 2 + self.lambda_rdoq * bits[row, column]
+
+        best, least = rounded, cost(rounded)
+        for k in (rounded - torch.sign(rounded), torch.zeros_like(rounded)):
+            c = cost(k)
+            cheaper = c < least
+            best, least = torch.where(cheaper, k, best), torch.where(cheaper, c, least)
+        return best.to(torch.int32)
