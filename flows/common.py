@@ -70,10 +70,12 @@ def work_path(out: Path, inputs: dict[str, Any]) -> Path:
 
 
 def stage_inputs(module: str, **inputs: Any) -> dict[str, Any]:
-    """A long stage's ``inputs`` for :func:`work_path`, with the hash of the code its flow runs."""
-    from flows.deps import code_hash
+    """A long stage's ``inputs`` for :func:`work_path`, with the hash of the code its flow runs (and of
+    a model of the user's own that ``params.yaml`` names)."""
+    from flows.deps import code_hash, model_deps
 
-    return {"flow": module, "code": code_hash(module), **inputs}
+    kind = str((load_params().get("model") or {}).get("kind", "")) if PARAMS.is_file() else ""
+    return {"flow": module, "code": code_hash(module, model_deps(kind)), **inputs}
 
 
 def publish(work: Path, out: Path) -> None:

@@ -52,16 +52,17 @@ def code_deps(module: str, packages: tuple[str, ...] = PACKAGES) -> list[str]:
 
 def model_deps(kind: str) -> list[str]:
     """The source files of a model kind of the user's own, ``module:Class`` (:mod:`lic.models.plugin`), in
-    the repository: its module and what that imports from its own top-level package. None for a
+    the repository: its module and what that imports from its own top-level package. Empty for a
     registered kind, or for a module installed elsewhere (pin that as any other package)."""
     module = kind.partition(":")[0] if ":" in kind else ""
     return code_deps(module, (module.split(".")[0],)) if module else []
 
 
-def code_hash(module: str) -> str:
-    """SHA-256 over the names and bytes of the files :func:`code_deps` gives for ``module``."""
+def code_hash(module: str, extra: list[str] | None = None) -> str:
+    """SHA-256 over the names and bytes of the files :func:`code_deps` gives for ``module``, then of
+    ``extra`` (a model of the user's own: :func:`model_deps`)."""
     h = hashlib.sha256()
-    for rel in code_deps(module):
+    for rel in [*code_deps(module), *(extra or [])]:
         path = ROOT / rel
         for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes())

@@ -208,7 +208,8 @@ def _entry(s: Stage, model: list[str]) -> dict[str, Any]:
     every stage that builds models depends on."""
     body: dict[str, Any] = {"cmd": " ".join(["python -m", f"flows.{s.flow}", *s.args])}
     code = code_deps(f"flows.{s.flow}")
-    body["deps"] = [*s.deps, *code, *(model if "lic/models" in code else [])]
+    builds = any(d == "lic/models" or d.startswith("lic/models/") for d in code)
+    body["deps"] = [*s.deps, *code, *(model if builds else [])]
     if s.params:
         body["params"] = list(s.params)
     outs = list(s.outs) + [{path: {"persist": True}} for path in s.persist] + [{path: {"cache": False}}

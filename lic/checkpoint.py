@@ -87,7 +87,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[Hyperprior, dict[str, Any]]:
-    """The model of checkpoint ``path`` in eval mode on ``device``, and the raw checkpoint dict."""
+    """The model of checkpoint ``path`` in eval mode on ``device``, and the raw checkpoint dict. A
+    checkpoint of a model of the user's own (``module:Class``) imports that module: load only
+    checkpoints whose model code you trust."""
     obj = read_checkpoint(path)
     try:
         config = ModelConfig.from_dict(dict(obj["config"]))

@@ -208,15 +208,15 @@ def train(
 def import_zoo(
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write"),
     quality: Optional[int] = typer.Option(None, "--quality", help="zoo quality 1-8 (1-6 for cheng2020)"),
-    architecture: Literal[ZOO] = typer.Option(  # type: ignore[valid-type]
-        "mbt2018-mean", "--architecture", help="CompressAI zoo model (cheng2020: qualities 1-6)"),
+    architecture: Optional[Literal[ZOO]] = typer.Option(  # type: ignore[valid-type]
+        None, "--architecture", help="CompressAI zoo model (default mbt2018-mean; cheng2020: qualities 1-6)"),
     mirror: Optional[str] = typer.Option(None, "--mirror", help="base URL serving the zoo's file names "
                                          "(default: LIC_ZOO_MIRROR), when torch.hub's cache lacks the file"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="instead of the zoo: CompressAI weights of your "
                                            "own (a state dict, or a checkpoint holding one), with --kind, "
                                            "--channels and --lmbda"),
-    kind: str = typer.Option("hyperprior", "--kind", metavar="KIND", help="with --weights: the model kind, or "
-                             "module:Class (docs: your own model)"),
+    kind: Optional[str] = typer.Option(None, "--kind", metavar="KIND", help="with --weights: the model kind "
+                                       "(default hyperprior), or module:Class (docs: your own model)"),
     channels: Optional[tuple[int, int]] = typer.Option(None, "--channels", metavar="N M", help="with --weights: N M"),
     lmbda: Optional[float] = typer.Option(None, "--lmbda", help="with --weights: the lambda they were trained at"),
 ) -> None:
@@ -225,15 +225,18 @@ def import_zoo(
     from lic import zoo
 
     if weights is not None:
-        if quality is not None or channels is None or lmbda is None:
-            raise LicError("--weights takes --kind, --channels N M and --lmbda, not --quality")
-        cfg = ModelConfig(architecture=kind_architecture(kind), N=channels[0], M=channels[1])
+        if quality is not None or architecture is not None or mirror is not None or channels is None or lmbda is None:
+            raise LicError("--weights takes --kind, --channels N M and --lmbda, not the zoo's --quality, "
+                           "--architecture or --mirror")
+        cfg = ModelConfig(architecture=kind_architecture(kind or "hyperprior"), N=channels[0], M=channels[1])
         source = zoo.import_weights(weights, cfg, lmbda, out)
         typer.echo(f"{out}: {source['architecture']} (N={source['N']}, M={source['M']}, lambda {lmbda}) from {weights}")
         return
     if quality is None:
         raise LicError("lic import needs --quality (the zoo) or --weights (your own)")
-    source = zoo.import_zoo(quality, out, architecture, mirror=mirror)
+    if kind is not None or channels is not None or lmbda is not None:
+        raise LicError("--kind, --channels and --lmbda go with --weights; the zoo's models record their own")
+    source = zoo.import_zoo(quality, out, architecture or "mbt2018-mean", mirror=mirror)
     typer.echo(f"{out}: {source['architecture']} quality {quality} (N={source['N']}, M={source['M']}, "
                f"lambda {source['lmbda']}) from {source['url']}")
 

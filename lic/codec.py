@@ -22,7 +22,7 @@ from lic.config import GRANULARITY
 from lic.data import max_pixels, to_tensor, to_uint8
 from lic.errors import LicError
 from lic.models import Hyperprior
-from lic.quantizers import Quantizer, quantizer_from_header
+from lic.quantizers import QUANTIZERS, Quantizer, quantizer_from_header
 
 
 @contextmanager
@@ -108,8 +108,9 @@ class Codec:
             raise LicError(
                 f"stream was made with model {header.fingerprint.hex()}, but this checkpoint is {ours}"
             )
-        q = quantizer_from_header(header.quantizer, header.qparams, self.model.gaussian_conditional,
-                                  [f.apply for f in self.model.fitted_tables.values()])
+        fitted = [f.apply for name, f in self.model.fitted_tables.items()
+                  if getattr(QUANTIZERS.get(name), "code", None) == header.quantizer]
+        q = quantizer_from_header(header.quantizer, header.qparams, self.model.gaussian_conditional, fitted)
         ph, pw = -header.height % GRANULARITY, -header.width % GRANULARITY
         shape = torch.Size(((header.height + ph) // GRANULARITY, (header.width + pw) // GRANULARITY))
         with synthesis_threads():

@@ -26,7 +26,7 @@ ESCAPE_BYPASS_BITS = 8.0
 def table_digest(model: EntropyModel) -> int:
     """CRC-32 of ``model``'s CDF tables and offsets: encoder and decoder must agree on them exactly."""
     cdf, _, offsets = cdf_tables(model)
-    return zlib.crc32(cdf.numpy().tobytes() + offsets.numpy().tobytes())
+    return zlib.crc32(cdf.cpu().numpy().tobytes() + offsets.cpu().numpy().tobytes())
 
 
 def with_cdf_tables(model: EntropyModel, cdf: Tensor, lengths: Tensor, offsets: Tensor) -> EntropyModel:
@@ -100,7 +100,7 @@ def symbol_bits(model: EntropyModel) -> tuple[np.ndarray, np.ndarray, np.ndarray
     reads it: ``bits[row, j] = -log2 P(j)`` from the quantized CDF (64 where ``P = 0``), the escape
     column ``n[row]`` plus :data:`ESCAPE_BYPASS_BITS`; the rows' ``offsets`` and regular symbol
     counts ``n``. A value ``v`` is symbol ``v - offsets[row]``; outside ``[0, n)`` it escapes."""
-    cdf_t, lengths, offsets = cdf_tables(model)
+    cdf_t, lengths, offsets = (t.cpu() for t in cdf_tables(model))
     cdf = cdf_t.numpy().astype(np.float64)
     n = lengths.numpy().astype(np.int64) - 2
     prob = np.diff(cdf, axis=1) / float(1 << model.entropy_coder_precision)

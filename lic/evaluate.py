@@ -160,7 +160,7 @@ def evaluate_checkpoints(
     coders = {p: _lic_coder(codec, quantizer, params) for p, codec in codecs.items()}
     fitted = any(codec.quantizer(quantizer, **params).fitted for codec in codecs.values())
     label = " ".join([quantizer or "own quantizer"] + [f"{k}={v}" for k, v in params.items()]
-                     + (["with fitted tables"] if fitted else []))
+                     + (["with fitted tables where the checkpoint has them"] if fitted else []))
     models = {p: _retraining(codec.meta) for p, codec in codecs.items()}
     kinds = sorted({c.model.config.architecture for c in codecs.values()})
     ev = Evaluation(name, f"lic {', '.join(kinds)}, {label}, real bitstreams",

@@ -97,10 +97,10 @@ def retrain(cfg: RetrainConfig, checkpoint: Path, latents: Path, out: Path,
     state, finished = _saved_state(Path(out), inputs, resume)
     if finished is not None:
         return finished
+    if hyper:  # tables fitted under the entropy decoders it retrains are dropped: it searches, and its
+        model.fitted_tables.clear()  # checkpoint codes, with the analytic ones (lic tables fit fits it again)
     q = model.quantizer_for(group.attrs["quantizer"], **group.attrs["quantizer_params"])
     q.sensitivity = weighting = Snapshot(model.decoder_sensitivity)
-    if hyper:  # tables fitted under the entropy decoders it retrains: refit them after (lic tables fit)
-        model.fitted_tables.clear()
     stale_indices = cfg.mode == "hyper-decoder" and cfg.strategy == "stale"
     keys = _KEYS["stale" if stale_indices else cfg.mode]
     if stale_indices and model.teacher_forced:

@@ -25,6 +25,8 @@ fits them to the model's own coding of training images (``lic tables fit``).
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, Iterable
 
 import numpy as np
@@ -52,7 +54,7 @@ def symbols_of(q: Quantizer, indices: Tensor, scales: Tensor) -> tuple[np.ndarra
 
 def row_pmfs(model: EntropyModel) -> list[np.ndarray]:
     """Each row's probabilities of its regular symbols and, last, of its escape."""
-    cdf, lengths, _ = cdf_tables(model)
+    cdf, lengths, _ = (t.cpu() for t in cdf_tables(model))
     scale = float(1 << model.entropy_coder_precision)
     return [np.diff(row[: n].numpy().astype(np.float64)) / scale for row, n in zip(cdf, lengths.tolist())]
 
@@ -61,7 +63,7 @@ def fitted_model(model: EntropyModel, symbols: np.ndarray, rows: np.ndarray,
                  pseudo: float = PSEUDO_COUNTS) -> EntropyModel:
     """A copy of ``model`` whose rows are the smoothed frequencies of ``symbols`` in their ``rows``
     (same rows, offsets and lengths; a value outside a row's range counts as its escape)."""
-    _, lengths, offsets = cdf_tables(model)
+    _, lengths, offsets = (t.cpu() for t in cdf_tables(model))
     n = lengths.numpy().astype(np.int64) - 2
     sym = symbols.astype(np.int64) - offsets.numpy().astype(np.int64)[rows]
     sym = np.where((sym >= 0) & (sym < n[rows]), sym, n[rows])  # the escape column
@@ -90,47 +92,66 @@ def fit_model(model: Any, q: Quantizer, analyses: Iterable[dict[str, Any]], iter
               pseudo: float = PSEUDO_COUNTS) -> Quantizer:
     """:func:`fit` on a model's own coding: each round codes every front half of ``analyses``
     (:meth:`CodingModel.analyze` of training images) as the coder does (:meth:`CodingModel.code_latents`,
-    so a context model's means follow the decisions), then refits the tables to every symbol coded."""
+    so a context model's means follow the decisions, and :meth:`CodingModel.coded_parts`, the parts
+    its streams code apart), then refits the tables to every symbol coded."""
     analyses = list(analyses)
     fitted, analytic = q, q.table_model()
     for _ in range(iterations):
         coded = [model.code_latents(a, fitted) for a in analyses]
-        pairs = [symbols_of(fitted, c["indices"], c["scales"]) for c in coded]
+        pairs = [symbols_of(fitted, k, s) for c in coded for k, s in model.coded_parts(c)]
         fitted = q.with_tables(fitted_model(analytic, np.concatenate([s for s, _ in pairs]),
                                             np.concatenate([r for _, r in pairs]), pseudo=pseudo))
     return fitted
 
 
-class FittedTables(nn.Module):
-    """A quantizer's fitted tables as a model keeps them: the CDF rows, their lengths and offsets, and
-    the digest of the analytic tables they were fitted from (which pins the scale table and TCQ's
-    ``delta``: they apply to a quantizer of that name whose analytic tables have that digest)."""
+def _same(a: Any, b: Any) -> bool:
+    """Equal parameters, floats to 1e-9 (a derived search lambda recomputed on another machine)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-9)
+    return a == b
 
-    def __init__(self, cdf: Tensor, lengths: Tensor, offsets: Tensor, analytic: int) -> None:
+
+class FittedTables(nn.Module):
+    """A quantizer's fitted tables as a model keeps them: the CDF rows, their lengths and offsets, the
+    digest of the analytic tables they were fitted from (the scale table and TCQ's ``delta``), and the
+    quantizer's parameters they were fitted for (JSON bytes). They apply to a quantizer of that name
+    with those parameters and those analytic tables, and to no other."""
+
+    def __init__(self, cdf: Tensor, lengths: Tensor, offsets: Tensor, analytic: int, params: Tensor) -> None:
         super().__init__()
         self.register_buffer("cdf", cdf.int())
         self.register_buffer("lengths", lengths.int())
         self.register_buffer("offsets", offsets.int())
         self.register_buffer("analytic", torch.tensor([analytic], dtype=torch.int64))
+        self.register_buffer("params", params.to(torch.uint8))
 
     @classmethod
     def of(cls, fitted: Quantizer, analytic: Quantizer) -> "FittedTables":
         """The tables ``fitted`` codes with, fitted from ``analytic``'s."""
         with torch.inference_mode(False):  # buffers of the model, whatever mode the fit ran in
-            cdf, lengths, offsets = (t.clone() for t in cdf_tables(fitted.table_model()))
-        return cls(cdf, lengths, offsets, table_digest(analytic.table_model()))
+            cdf, lengths, offsets = (t.detach().cpu().clone() for t in cdf_tables(fitted.table_model()))
+            params = torch.tensor(list(json.dumps(analytic.params(), sort_keys=True).encode()), dtype=torch.uint8)
+        return cls(cdf, lengths, offsets, table_digest(analytic.table_model()), params)
 
     @classmethod
     def shaped(cls, state_dict: dict[str, Tensor], prefix: str) -> "FittedTables":
         """Empty tables of the shapes ``state_dict`` holds under ``prefix`` (to load them into)."""
         try:
-            return cls(*(torch.zeros_like(state_dict[prefix + k]) for k in ("cdf", "lengths", "offsets")), 0)
+            return cls(*(torch.zeros_like(state_dict[prefix + k]) for k in ("cdf", "lengths", "offsets")), 0,
+                       torch.zeros_like(state_dict[prefix + "params"]))
         except KeyError as exc:
             raise LicError(f"fitted tables {prefix!r} lack {exc}") from None
 
+    def fitted_for(self) -> dict[str, Any]:
+        """The quantizer parameters the tables were fitted for."""
+        return json.loads(bytes(self.params.cpu().tolist()).decode())
+
     def matches(self, q: Quantizer) -> bool:
-        return table_digest(q.table_model()) == int(self.analytic[0])
+        return table_digest(q.table_model()) == int(self.analytic[0]) and _same(self.fitted_for(), q.params())
 
     def apply(self, q: Quantizer) -> Quantizer:
-        """``q`` coding with these tables."""
-        return q.with_tables(with_cdf_tables(q.table_model(), self.cdf, self.lengths, self.offsets))
+        """``q`` coding with these tables (on the CPU, where the coder reads them)."""
+        tables = (self.cdf.cpu(), self.lengths.cpu(), self.offsets.cpu())
+        return q.with_tables(with_cdf_tables(q.table_model(), *tables))

@@ -107,7 +107,8 @@ def import_weights(weights: Path, config: ModelConfig, lmbda: float, out: Path) 
         raise LicError(f"{weights}: no such weights file")
     try:
         obj = torch.load(weights, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, IndexError, KeyError,
+            pickle.UnpicklingError) as exc:
         raise LicError(f"{weights}: not a torch.save file of weights ({type(exc).__name__})") from None
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):

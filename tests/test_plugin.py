@@ -162,6 +162,7 @@ def test_compressai_weights_of_your_own_import(lab: Path, tmp_path: Path, photo:
     capsys.readouterr()
     for bad, words in (((*args[:-2], "8", "8", "--lmbda", "0.01"), "weights do not fit"),
                        ((*args, "--lmbda", "0.01", "--quality", "3"), "--weights takes"),
+                       (("import", "--quality", "3", "--kind", "mbt2018"), "go with --weights"),
                        (("import", "--weights", tmp_path / "none.pth", "--kind", KIND, "--channels", "16", "16",
                          "--lmbda", "0.01"), "no such weights file")):
         assert run_cli(*bad, "-o", tmp_path / "bad.ckpt") == 2

@@ -87,6 +87,8 @@ def test_a_models_fitted_tables_code_its_streams_which_decode_exactly(fitted_ckp
     params = {"lambda_tcq": 0.1} if name == "tcq" else {}
     q, control = codec.quantizer(name, **params), codec.quantizer(name, tables="analytic", **params)
     assert q.fitted and not control.fitted
+    other = {"lambda_tcq": 0.05} if name == "tcq" else {"lambda_rdoq": 0.5}
+    assert not codec.quantizer(name, **other).fitted  # fitted for other parameters: not used
     enc = codec.encode(photo, q, with_recon=True)
     assert np.array_equal(codec.decode(enc.data), enc.recon)
     header = bitstream.unpack(enc.data, 10**8)[0]

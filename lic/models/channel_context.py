@@ -139,6 +139,10 @@ class ChannelContext(Hyperprior):
                 out[name].append(t)
         return {name: torch.cat(ts, 1) for name, ts in out.items()}
 
+    def coded_parts(self, c: dict[str, Tensor]) -> list[tuple[Tensor, Tensor]]:
+        """The slices, each coded as a stream of its own."""
+        return list(zip(c["indices"].split(self.groups, 1), c["scales"].split(self.groups, 1)))
+
     def compress(self, x: Tensor, quantizer: Quantizer | None = None) -> dict[str, Any]:
         """Real bitstreams, one per image: the slices' streams, each after its length."""
         q = quantizer or self.quantizer
@@ -146,8 +150,7 @@ class ChannelContext(Hyperprior):
         c = self.code_latents(a, q)
         y_strings = []
         for i in range(len(x)):
-            parts = [q.encode(idx[i : i + 1], sc[i : i + 1])
-                     for idx, sc in zip(c["indices"].split(self.groups, 1), c["scales"].split(self.groups, 1))]
+            parts = [q.encode(idx[i : i + 1], sc[i : i + 1]) for idx, sc in self.coded_parts(c)]
             y_strings.append(b"".join(len(p).to_bytes(4, "big") + p for p in parts))
         return {"strings": [y_strings, a["z_strings"]], "shape": a["shape"], "y_hat": c["y_hat"],
                 "means": c["means"], "scales": c["scales"]}

@@ -203,6 +203,11 @@ class CodingModel:
         return {"indices": indices, "y_hat": q.dequantize(indices, a["means"]), "means": a["means"],
                 "scales": a["scales"]}
 
+    def coded_parts(self, c: dict[str, Tensor]) -> list[tuple[Tensor, Tensor]]:
+        """``(indices, scales)`` of each part of :meth:`code_latents`'s ``c`` that a stream codes as a
+        whole (a quantizer's trellises do not cross parts): all of it."""
+        return [(c["indices"], c["scales"])]
+
     def entropy_decoders(self) -> list[torch.nn.Module]:
         """What maps ``z_hat`` (and decoded latents) to ``means`` and ``scales``: what phase 4 retrains
         with ``g_s``."""

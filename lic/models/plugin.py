@@ -48,6 +48,13 @@ def _user_class(architecture: str) -> type:
     return user
 
 
+def _source(user: type) -> str:
+    try:
+        return inspect.getsource(user)
+    except (OSError, TypeError):  # a class without Python source
+        return ""
+
+
 def _channels(user: type, architecture: str) -> tuple[str, ...]:
     """The channel arguments ``user``'s constructor takes: ``("N", "M")`` or ``("N",)``."""
     params = inspect.signature(user.__init__).parameters
@@ -72,7 +79,7 @@ def plugin_class(architecture: str) -> type[CodingModel]:
         mixin = next((m for base, m in LAYOUTS if issubclass(user, base)), None)
         if mixin is None:
             layout = ("CompressAI's latent_codec layout (checkerboard, ELIC) is not supported yet"
-                      if "latent_codec" in inspect.getsource(user) else "it extends none of them")
+                      if "latent_codec" in _source(user) else "it extends none of them")
             raise LicError(f"model {architecture}: lic takes a class extending CompressAI's ScaleHyperprior, "
                            f"MeanScaleHyperprior or JointAutoregressiveHierarchicalPriors; {layout}")
         cls = type(user.__name__, (mixin, user), {"CHANNELS": _channels(user, architecture),
