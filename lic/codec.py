@@ -100,9 +100,9 @@ class Codec:
         """Decode a ``.lic`` stream to an ``HxWx3`` uint8 image."""
         header, z_string, y_string = bitstream.unpack(data, max_pixels())
         if header.model != self._kind:
-            theirs = bitstream.model_name(header.model) or f"another (model id {header.model:08x})"
-            raise LicError(f"stream was made with a {theirs} model, but this checkpoint is a "
-                           f"{self.model.config.architecture}")
+            name = bitstream.model_name(header.model)
+            theirs = f"a {name} model" if name else f"another architecture (model id {header.model:08x})"
+            raise LicError(f"stream was made with {theirs}, but this checkpoint is a {self.model.config.architecture}")
         ours = self.fingerprint[:16]
         if header.fingerprint.hex() != ours:
             raise LicError(

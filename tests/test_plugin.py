@@ -57,7 +57,7 @@ def test_streams_of_another_architecture_are_refused(own_ckpt: Path, tiny_ckpt: 
     with pytest.raises(LicError, match=f"made with a mean-scale-hyperprior model, but this checkpoint is a {KIND}"):
         Codec.from_checkpoint(own_ckpt).decode(data)
     theirs = Codec.from_checkpoint(own_ckpt).encode(photo[:64, :64].copy()).data
-    with pytest.raises(LicError, match=r"made with a another \(model id [0-9a-f]{8}\) model"):
+    with pytest.raises(LicError, match=r"made with another architecture \(model id [0-9a-f]{8}\), but this"):
         Codec.from_checkpoint(tiny_ckpt).decode(theirs)
 
 
@@ -108,6 +108,19 @@ def test_what_breaks_the_contract_is_refused_in_one_line(kind: str, match: str, 
     assert run_cli("train", "--kind", kind, "--lmbda", "0.01", "--steps", "1", "-o", tmp_path / "x.ckpt") != 0
     err = capsys.readouterr().err.strip()
     assert match.split("'")[0] in err and len(err.splitlines()) == 1 and not (tmp_path / "x.ckpt").exists()
+
+
+def test_the_lic_command_finds_a_module_in_the_current_folder(tmp_path: Path, train_images: Path) -> None:
+    """``lic`` is a console script, which does not search the current folder: the plug-in point does."""
+    import subprocess
+
+    (tmp_path / "cwd_model.py").write_text(EXAMPLE.read_text())
+    lic = Path(sys.executable).parent / "lic"
+    proc = subprocess.run([str(lic), "train", "--kind", "cwd_model:WideSynthesis", "--lmbda", "0.01", "--steps", "1",
+                           "--channels", "8", "8", "--batch-size", "1", "--patch-size", "64", "--images",
+                           str(train_images.resolve()), "-o", "m.ckpt"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "m.ckpt").is_file()
 
 
 def test_a_model_with_other_strides_is_refused(lab: Path) -> None:

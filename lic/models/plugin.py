@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
+from types import ModuleType
 
 import torch
 from compressai.models import CompressionModel, JointAutoregressiveHierarchicalPriors, MeanScaleHyperprior, \
@@ -35,10 +38,23 @@ LAYOUTS: tuple[tuple[type, type[CodingModel]], ...] = (
 _CLASSES: dict[str, type[CodingModel]] = {}  # one class per name, so that every model of it shares its type
 
 
+def _import(module_name: str) -> ModuleType:
+    """``module_name``, looked up on ``sys.path`` and then in the current folder (which the ``lic``
+    command, a console script, does not search; ``python -m`` and the pipeline's stages do)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != module_name.split(".")[0] or here in sys.path or "" in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(module_name)
+
+
 def _user_class(architecture: str) -> type:
     module_name, _, name = architecture.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name)
     except Exception as exc:  # the user's module: any error on import is theirs to see, in one line
         raise LicError(f"model {architecture}: cannot import {module_name!r} ({type(exc).__name__}: {exc}); put "
                        "its folder on PYTHONPATH or install it") from None
