@@ -67,6 +67,10 @@ def save_checkpoint(path: Path, model: Hyperprior, train_state: dict[str, Any] |
     return fingerprint
 
 
+# what torch.load raises on a file that is not one of its own (besides pickle's refusal of code)
+UNREADABLE = (RuntimeError, EOFError, OSError, ValueError, AttributeError, IndexError, KeyError)
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """The raw checkpoint dict, validated for format; never runs pickled code."""
     path = Path(path)
@@ -77,7 +81,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
         raise LicError(f"{path}: refused, not a plain-weights checkpoint ({first[:160]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, IndexError, KeyError) as exc:
+    except UNREADABLE as exc:
         raise LicError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise LicError(f"{path}: not a lic checkpoint")

@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 import torch
 
 from lic import compat
-from lic.checkpoint import save_checkpoint
+from lic.checkpoint import UNREADABLE, save_checkpoint
 from lic.config import ZOO_KINDS, ModelConfig
 from lic.download import Remote, fetch
 from lic.errors import LicError
@@ -107,8 +107,7 @@ def import_weights(weights: Path, config: ModelConfig, lmbda: float, out: Path) 
         raise LicError(f"{weights}: no such weights file")
     try:
         obj = torch.load(weights, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, IndexError, KeyError,
-            pickle.UnpicklingError) as exc:
+    except (*UNREADABLE, pickle.UnpicklingError) as exc:
         raise LicError(f"{weights}: not a torch.save file of weights ({type(exc).__name__})") from None
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):
