@@ -74,8 +74,7 @@ def stage_inputs(module: str, **inputs: Any) -> dict[str, Any]:
     a model of the user's own that ``params.yaml`` names)."""
     from flows.deps import code_hash, model_deps
 
-    kind = str((load_params().get("model") or {}).get("kind", "")) if PARAMS.is_file() else ""
-    return {"flow": module, "code": code_hash(module, model_deps(kind)), **inputs}
+    return {"flow": module, "code": code_hash(module, model_deps(load_params() if PARAMS.is_file() else {})), **inputs}
 
 
 def publish(work: Path, out: Path) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import ast
 import hashlib
 from pathlib import Path
+from typing import Any
+
+from lic.config import is_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("lic", "flows")
@@ -50,12 +53,16 @@ def code_deps(module: str, packages: tuple[str, ...] = PACKAGES) -> list[str]:
     return sorted(files)
 
 
-def model_deps(kind: str) -> list[str]:
-    """The source files of a model kind of the user's own, ``module:Class`` (:mod:`lic.models.plugin`), in
-    the repository: its module and what that imports from its own top-level package. Empty for a
-    registered kind, or for a module installed elsewhere (pin that as any other package)."""
-    module = kind.partition(":")[0] if ":" in kind else ""
-    return code_deps(module, (module.split(".")[0],)) if module else []
+def model_deps(params: dict[str, Any]) -> list[str]:
+    """The source files of the model kind ``params`` names, if it is one of the user's own,
+    ``module:Class`` (:mod:`lic.models.plugin`), in the repository: its module and what that imports
+    from its own top-level package. Empty for a registered kind (or a zoo profile's), or for a module
+    installed elsewhere (pin that as any other package)."""
+    kind = str((params.get("model") or {}).get("kind", ""))
+    if not is_plugin(kind):
+        return []
+    module = kind.partition(":")[0]
+    return code_deps(module, (module.split(".")[0],))
 
 
 def code_hash(module: str, extra: list[str] | None = None) -> str:

@@ -239,7 +239,7 @@ def plots(params: dict[str, Any]) -> list[dict[str, Any]]:
 
 def dvc_yaml(params: dict[str, Any]) -> str:
     """The text of ``dvc.yaml`` for a profile's ``params``."""
-    model = model_deps(str((params.get("model") or {}).get("kind", "")))
+    model = model_deps(params)
     body = {s.name: _entry(s, model) for s in stages(params)}
     return HEADER + yaml.safe_dump({"stages": body, "plots": plots(params)}, sort_keys=False, width=120)
 

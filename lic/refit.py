@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from lic.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from lic.checkpoint import load_checkpoint, save_checkpoint
 from lic.codec import pad
 from lic.data import list_images, load_image, to_tensor
 from lic.entropy import table_digest
@@ -42,7 +42,7 @@ def fit_checkpoint(checkpoint: Path, out: Path, quantizer: str, params: dict[str
     model.fitted_tables[q.name] = FittedTables.of(fitted, q)
     record = {"quantizer": q.name, "params": q.params(), "images": len(files), "rounds": rounds,
               "digest": f"{table_digest(fitted.table_model()):08x}"}
-    meta = dict(read_checkpoint(checkpoint).get("meta") or {})
+    meta = dict(obj.get("meta") or {})
     meta["tables"] = {**(meta.get("tables") or {}), q.name: record}
     if model.lmbda is not None:
         meta["lmbda"] = model.lmbda  # the training lambda, which the training state it leaves behind recorded

@@ -82,8 +82,9 @@ class CodingModel:
         Parameters not given default to the checkpoint's (for its own quantizer), then to the
         quantizer's own defaults; a decoder-weighted search gets :meth:`decoder_sensitivity`, and a
         search lambda (``lambda_param``) not given is :meth:`search_lambda`. It codes with the tables
-        the model has fitted for it (``fitted_tables``) where they fit its scale table and ``delta``,
-        unless ``tables="analytic"`` (the control).
+        the model has fitted for it (``fitted_tables``) where they were fitted for the same parameters
+        and analytic tables (:meth:`lic.tables.FittedTables.matches`), unless ``tables="analytic"``
+        (the control).
         """
         if tables not in TABLES:
             raise LicError(f"unknown tables {tables!r}; choose one of {', '.join(TABLES)}")

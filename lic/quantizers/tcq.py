@@ -90,7 +90,6 @@ class TCQConditional(GaussianConditional):
         set_cdf_tables(self, cdf, torch.tensor([len(pmf) + 2 for _, pmf, _ in rows], dtype=torch.int32),
                        torch.tensor([off for off, _, _ in rows], dtype=torch.int32))
 
-
     def code_lengths(self) -> dict[str, np.ndarray]:
         """Bits of every symbol of every row, as the Viterbi search reads them (:func:`lic.entropy.symbol_bits`)."""
         S = len(self.scale_table)
