@@ -1,13 +1,12 @@
-"""Data-parallel training with torchrun on CPU: 2 processes, gloo."""
+"""Data-parallel training with torchrun on CPU: 2 processes, gloo. (Killed and resumed, through a DVC
+stage: tests/test_field_route.py.)"""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -58,35 +57,6 @@ def test_two_ranks_match_one_process_on_the_concatenated_batch(tmp_path: Path, o
     assert mean[-1] < 0.9 * mean[0], "the data-parallel run did not learn"
     state = read_checkpoint(tmp_path / "ddp.ckpt")["train_state"]
     assert state["world_size"] == 2 and len(set(state["rank_weights"])) == 1 and len(state["rng_ranks"]) == 2
-
-
-def test_killed_and_resumed_ddp_run_ends_like_an_uninterrupted_one(tmp_path: Path, one_patch: Path) -> None:
-    whole = subprocess.run(_cmd(2, one_patch, tmp_path / "whole.ckpt", 2, 200), env=ENV, capture_output=True, text=True)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    cut = tmp_path / "cut.ckpt"
-    proc = subprocess.Popen(_cmd(2, one_patch, cut, 2, 200), env=ENV, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                if read_checkpoint(cut)["train_state"]["step"] >= 20:
-                    break
-            except Exception:  # noqa: BLE001 - not written yet
-                pass
-            time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-        # torchrun starts its workers in sessions of their own: they outlive a SIGKILL of torchrun
-        # (and would go on writing the checkpoint), so they are killed by name, as a job's end would
-        subprocess.run(["pkill", "-KILL", "-f", str(cut)], check=False)
-        while subprocess.run(["pgrep", "-f", str(cut)], capture_output=True).returncode == 0:
-            time.sleep(0.05)
-    assert read_checkpoint(cut)["train_state"]["step"] < 200, "the run ended before it could be killed"
-    resumed = subprocess.run(_cmd(2, one_patch, cut, 2, 200), env=ENV, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert read_checkpoint(cut)["fingerprint"] == read_checkpoint(tmp_path / "whole.ckpt")["fingerprint"]
 
 
 def _free_port() -> int:

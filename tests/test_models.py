@@ -19,7 +19,9 @@ from lic.config import ModelConfig, TrainConfig
 from lic.data import to_tensor, to_uint8
 from lic.train import train
 
-KINDS = ["scale-hyperprior", "mbt2018", "cheng2020-anchor", "cheng2020-attn"]
+# cheng2020-attn codes as cheng2020-anchor does (they differ only in g_a and g_s): it is among the zoo's
+# kinds below, not trained here
+KINDS = ["scale-hyperprior", "mbt2018", "cheng2020-anchor"]
 QUANTIZERS = [("usq", {}), ("tcq", {"states": 4}), ("tcq", {"states": 8})]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ PARAMS = TINY_PARAMS | {"lmbdas": {"q2": TINY_PARAMS["lmbdas"]["q2"]}, "retrain"
 
 def _pipeline(root: Path, runner: dict, env: dict[str, str], test_images: Path,
               params: dict = PARAMS) -> subprocess.CompletedProcess:
-    root.mkdir()
+    root.mkdir(exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params | {"runner": runner}))
     write_tiny_photos(root, test_images)
     return subprocess.run([sys.executable, "-m", "flows.pipeline"], cwd=root, env=env, capture_output=True,
@@ -65,15 +66,22 @@ def test_threads_are_refused_for_concurrent_training(tmp_path: Path, env: dict[s
     assert not (tmp_path / "t" / "artifacts").exists()
 
 
-def test_the_channel_context_model_runs_every_phase(tmp_path: Path, env: dict[str, str], test_images: Path) -> None:
-    """``model.kind: channel-context``: base, fine-tunes, datasets, phases 3 and 4, the control and the
-    evaluations, every checkpoint a context model (rounds: the test above)."""
+@pytest.mark.parametrize("kind,extra", [("channel-context", {"slices": 4}), ("own_model:WideSynthesis", {})])
+def test_other_model_kinds_run_every_phase(tmp_path: Path, env: dict[str, str], test_images: Path, kind: str,
+                                           extra: dict) -> None:
+    """``model.kind: channel-context``, and a user's own CompressAI class (docs/own-model.md's example, in
+    the pipeline's folder): base, fine-tunes, datasets, phases 3 and 4, the controls and the evaluations,
+    every checkpoint of that kind, and the report (rounds: the test above)."""
     from lic.checkpoint import read_checkpoint
 
-    params = PARAMS | {"model": {"N": 16, "M": 16, "kind": "channel-context", "slices": 4}, "retrain": TINY_PARAMS["retrain"]}
-    run = _pipeline(tmp_path / "ctx", {"kind": "processes", "workers": 2}, env, test_images, params)
+    root = tmp_path / "kind"
+    root.mkdir()
+    if ":" in kind:
+        shutil.copy(ROOT / "examples" / "own_model.py", root)
+    params = PARAMS | {"model": {"N": 16, "M": 16, "kind": kind, **extra}, "retrain": TINY_PARAMS["retrain"]}
+    run = _pipeline(root, {"kind": "processes", "workers": 2}, env, test_images, params)
     assert run.returncode == 0, run.stderr[-3000:]
-    ckpts = list((tmp_path / "ctx" / "artifacts").rglob("*.ckpt"))
+    ckpts = list((root / "artifacts").rglob("*.ckpt"))
     assert len(ckpts) == 1 + 5 + 5  # the base; per quantizer, base, decoder, control, hyper-decoder, hyper-control
-    assert all(read_checkpoint(c)["config"]["architecture"] == "channel-context" for c in ckpts)
-    assert (tmp_path / "ctx" / "reports" / "tiny" / "bdrate.md").is_file()
+    assert all(read_checkpoint(c)["config"]["architecture"] == kind for c in ckpts)
+    assert (root / "reports" / "tiny" / "bdrate.md").is_file()
