@@ -55,7 +55,7 @@ def working_tree(dest: Path) -> Path:
 
 def small_profile(repo: Path, qualities: tuple[int, ...] = QUALITIES, **overrides: object) -> dict:
     """``profiles/zoo.yaml`` with the sizes, steps and devices of :data:`SMALL`, the keys of
-    ``qualities`` only, and ``overrides`` (``section.key``: value)."""
+    ``qualities`` only, and ``overrides`` (``section.key`` or ``key``: value)."""
     path = repo / "profiles" / "zoo.yaml"
     profile = resolve("zoo", repo / "profiles")  # written back whole (no longer extending cpu)
     for keys, values in SMALL.items():
@@ -67,8 +67,8 @@ def small_profile(repo: Path, qualities: tuple[int, ...] = QUALITIES, **override
     profile["lmbdas"] = {k: v for k, v in profile["lmbdas"].items() if k in keep}
     profile["zoo"]["qualities"] = {k: v for k, v in profile["zoo"]["qualities"].items() if k in keep}
     for dotted, value in overrides.items():
-        section, key = dotted.split(".")
-        profile[section][key] = value
+        *section, key = dotted.split(".")
+        (profile[section[0]] if section else profile)[key] = value
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
     return profile
 
