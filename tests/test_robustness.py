@@ -216,9 +216,9 @@ def test_sigkill_during_retraining_then_resume_matches_uninterrupted(tmp_path: P
 
     data = make_latents(tiny_ckpt, tmp_path / "d.zarr", train_images, "tcq",
                         cfg=LatentsConfig(patches=16, patch_size=64, chunk=4), progress=False)
-    common = [sys.executable, "-m", "lic", "retrain", "hyper-decoder", "-m", str(tiny_ckpt), "--latents", str(data), "--steps",
-              "90", "--batch-size", "2", "--checkpoint-every", "4", "--validation", "0.25", "--validate-every", "7",
-              "--weighting-every", "5", "--lr", "0.001"]
+    common = [sys.executable, "-m", "lic", "retrain", "hyper-decoder", "-m", str(tiny_ckpt), "--latents", str(data),
+              "--steps", "90", "--batch-size", "2", "--checkpoint-every", "4", "--validation", "0.25",
+              "--validate-every", "7", "--weighting-every", "5", "--lr", "0.001"]
     full, cut = tmp_path / "full.ckpt", tmp_path / "cut.ckpt"
     assert subprocess.run(common + ["-o", str(full)], capture_output=True).returncode == 0
     proc = subprocess.Popen(common + ["-o", str(cut)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
