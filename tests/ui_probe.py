@@ -15,11 +15,12 @@ from prefect import flow
 
 
 def chromium(args: list[str], url: str) -> subprocess.CompletedProcess:
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={profile}", "--virtual-time-budget=30000", "--window-size=1400,1000"]
-    return subprocess.run(base + args + [url], capture_output=True, text=True, timeout=180)
+    """Headless Chromium with a fresh profile, removed when it exits."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={profile}", "--virtual-time-budget=30000", "--window-size=1400,1000"]
+        return subprocess.run(base + args + [url], capture_output=True, text=True, timeout=180)
 
 
 def main() -> None:
