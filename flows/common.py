@@ -73,7 +73,7 @@ def stage_inputs(module: str, quantizers: tuple[str, ...] = (), **inputs: Any) -
     """A long stage's ``inputs`` for :func:`work_path`, with the hash of the code it runs (its flow
     ``module`` running ``quantizers``: :func:`flows.deps.stage_code`)."""
     params = load_params() if PARAMS.is_file() else {}
-    return {"flow": module, "code": code_hash(stage_code(module, params, quantizers, torchrun=True)), **inputs}
+    return {"flow": module, "code": code_hash(stage_code(module, params, quantizers)), **inputs}
 
 
 def publish(work: Path, out: Path) -> None:

@@ -210,7 +210,7 @@ def upstream(plan: list[Run]) -> dict[str, list[str]]:
 def _entry(s: Stage, params: dict[str, Any]) -> dict[str, Any]:
     """``s`` as ``dvc.yaml`` writes it for the profile ``params``."""
     body: dict[str, Any] = {"cmd": " ".join(["python -m", f"flows.{s.flow}", *s.args])}
-    body["deps"] = [*s.deps, *stage_code(f"flows.{s.flow}", params, s.quantizers, torchrun=s.flow == "pretrain")]
+    body["deps"] = [*s.deps, *stage_code(f"flows.{s.flow}", params, s.quantizers)]
     if s.params:
         body["params"] = list(s.params)
     outs = list(s.outs) + [{path: {"persist": True}} for path in s.persist] + [{path: {"cache": False}}

@@ -78,27 +78,30 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
 
 
 def test_every_stage_depends_on_the_code_it_ran(repo: tuple[Path, dict]) -> None:
-    """What each stage's processes loaded (tests/probe) is among the code deps ``dvc.yaml`` gives it,
-    and no more than it needs: a USQ stage runs no trellis."""
+    """What each stage's processes loaded (tests/probe) is among the code deps ``dvc.lock`` records for
+    it, and no more than it needs: a stage that runs no TCQ runs no trellis."""
     path, _ = repo
+    lock = yaml.safe_load((path / "dvc.lock").read_text())["stages"]
+    by_cmd = {entry["cmd"]: name for name, entry in lock.items()}
     records = [json.loads(f.read_text()) for f in IMPORTS[0].glob("*.json")]
     by_pid = {r["pid"]: r for r in records}
-    body = {name: stage.get("do", stage) for name, stage in yaml.safe_load((path / "dvc.yaml").read_text())["stages"].items()}
-    flows = {f"{path}/flows/{b['cmd'].split()[2].split('.')[1]}.py": name for name, b in body.items()}
+
+    def cmd(r: dict) -> str:
+        return " ".join(["python -m", f"flows.{Path(r['argv'][0]).stem}", *r["argv"][1:]])
+
     ran: dict[str, set[str]] = {}
-    for r in records:
+    for r in filter(lambda r: r["files"], records):
         stage = r
-        while stage and stage["argv"][0] not in flows:  # a worker: the stage that started it
-            stage = by_pid.get(stage["ppid"])
-        if stage:
-            key = " ".join(stage["argv"])
-            ran[key] = ran.get(key, set()) | set(r["files"])
-    assert len(ran) == len(yaml.safe_load((path / "dvc.lock").read_text())["stages"])
-    for cmd, files in ran.items():
-        deps = [d.rstrip("/") for d in body[flows[cmd.split()[0]]]["deps"]]
-        assert {f for f in files if not any(f == d or f.startswith(d + "/") for d in deps)} == set(), cmd
-        if " usq " in f" {cmd} ":
-            assert "lic/trellis.py" not in files and "lic/trellis.py" not in deps, cmd
+        while stage is not None and not (stage["argv"][0].startswith(f"{path}/flows/") and cmd(stage) in by_cmd):
+            stage = by_pid.get(stage["ppid"])  # a worker: the stage that started it
+        assert stage is not None, f"a process of no stage loaded the project's code: {r['argv']}"
+        ran.setdefault(by_cmd[cmd(stage)], set()).update(r["files"])
+    assert set(ran) == set(lock)
+    for name, files in ran.items():
+        deps = [d["path"].rstrip("/") for d in lock[name]["deps"]]
+        assert {f for f in files if not any(f == d or f.startswith(d + "/") for d in deps)} == set(), name
+        if "tcq" not in name:
+            assert "lic/trellis.py" not in files and "lic/trellis.py" not in deps, name
 
 
 def test_an_edit_reruns_only_the_stages_that_run_it(repo: tuple[Path, dict], tmp_path: Path) -> None:
