@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from conftest import TINY_PARAMS, write_tiny_photos
+from oracle import code_ran, probe_env, unlisted
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTED: list = []  # when the module's pipeline started: the flow runs since then are its own
-IMPORTS: list[Path] = []  # where each process of the module's pipeline wrote what it loaded (tests/probe)
+IMPORTS: list[Path] = []  # where each process of the module's pipeline wrote what it loaded (tests/oracle.py)
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1500) -> str:
@@ -49,8 +50,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images
                 [sys.executable, "-m", "flows.stages"]):  # dvc.yaml for this profile, as make demo writes it
         _run(cmd, repo, env)
     IMPORTS.append(tmp_path_factory.mktemp("imports"))
-    _run(["dvc", "repro"], repo, env | {"PYTHONPATH": f"{ROOT / 'tests' / 'probe'}:{repo}",
-                                        "LIC_IMPORTS_OUT": str(IMPORTS[0]), "LIC_IMPORTS_ROOT": str(repo)})
+    _run(["dvc", "repro"], repo, env | probe_env(repo, IMPORTS[0]))
     return repo, env
 
 
@@ -78,30 +78,14 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
 
 
 def test_every_stage_depends_on_the_code_it_ran(repo: tuple[Path, dict]) -> None:
-    """What each stage's processes loaded (tests/probe) is among the code deps ``dvc.lock`` records for
-    it, and no more than it needs: a stage that runs no TCQ runs no trellis."""
+    """What each stage's processes loaded (tests/oracle.py) is among the code deps ``dvc.lock`` records
+    for it, and no more than it needs: a stage that runs no TCQ runs no trellis."""
     path, _ = repo
+    ran = code_ran(path, IMPORTS[0])
     lock = yaml.safe_load((path / "dvc.lock").read_text())["stages"]
-    by_cmd = {entry["cmd"]: name for name, entry in lock.items()}
-    records = [json.loads(f.read_text()) for f in IMPORTS[0].glob("*.json")]
-    by_pid = {r["pid"]: r for r in records}
-
-    def cmd(r: dict) -> str:
-        return " ".join(["python -m", f"flows.{Path(r['argv'][0]).stem}", *r["argv"][1:]])
-
-    ran: dict[str, set[str]] = {}
-    for r in filter(lambda r: r["files"], records):
-        stage = r
-        while stage is not None and not (stage["argv"][0].startswith(f"{path}/flows/") and cmd(stage) in by_cmd):
-            stage = by_pid.get(stage["ppid"])  # a worker: the stage that started it
-        assert stage is not None, f"a process of no stage loaded the project's code: {r['argv']}"
-        ran.setdefault(by_cmd[cmd(stage)], set()).update(r["files"])
-    assert set(ran) == set(lock)
-    for name, files in ran.items():
-        deps = [d["path"].rstrip("/") for d in lock[name]["deps"]]
-        assert {f for f in files if not any(f == d or f.startswith(d + "/") for d in deps)} == set(), name
-        if "tcq" not in name:
-            assert "lic/trellis.py" not in files and "lic/trellis.py" not in deps, name
+    assert set(ran) == set(lock) and unlisted(path, ran) == {}
+    for name in (n for n in lock if "tcq" not in n):
+        assert "lic/trellis.py" not in ran[name] | {d["path"] for d in lock[name]["deps"]}, name
 
 
 def test_an_edit_reruns_only_the_stages_that_run_it(repo: tuple[Path, dict], tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Loaded at start-up by every Python process of a test's pipeline run that has this folder on its
-``PYTHONPATH`` (tests/test_pipeline.py): when ``LIC_IMPORTS_OUT`` names a folder, the process writes
+``PYTHONPATH`` (tests/oracle.py): when ``LIC_IMPORTS_OUT`` names a folder, the process writes
 there, at exit, the project's source files it loaded (``lic/``, ``flows/`` under ``LIC_IMPORTS_ROOT``),
 with its command line and its parent's pid, which maps a torchrun worker to the stage that started it.
 An oracle of what each stage runs, which shares no code with flows/deps.py."""
