@@ -24,12 +24,12 @@ from pathlib import Path
 import torch
 
 from lic.checkpoint import save_checkpoint
-from lic.config import KINDS, LatentsConfig, ModelConfig, RetrainConfig
+from lic.config import KINDS, QUANTIZER_CLASSES, LatentsConfig, ModelConfig, RetrainConfig
 from lic.data import default_images
 from lic.latents import make_latents
 from lic.lookahead import Lookahead
 from lic.models import build_model
-from lic.quantizers import QUANTIZERS
+from lic.quantizers import quantizer_class
 from lic.retrain import retrain
 
 WARMUP = 2
@@ -71,12 +71,12 @@ def main() -> None:
     ap.add_argument("--channels", type=int, nargs=2, default=(128, 192), metavar=("N", "M"))
     ap.add_argument("--patch", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--quantizer", default="tcq", choices=list(QUANTIZERS))
+    ap.add_argument("--quantizer", default="tcq", choices=list(QUANTIZER_CLASSES))
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    clock = timed_search(QUANTIZERS[args.quantizer])
+    clock = timed_search(quantizer_class(args.quantizer))
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "model.ckpt"
         torch.manual_seed(0)

@@ -2,14 +2,14 @@
 runs on the UI's Artifacts page (one key per artifact path, so each run adds a version).
 
 - a training or retraining run: a progress artifact, step of total, updated as it goes;
-- a latent dataset: its provenance and index statistics, and what moved against its parent round;
+- a latent dataset: its provenance and index statistics, and what moved against its parent round
+  (:func:`flows.make_latents.dataset_card`);
 - an evaluation: its RD points, as a table;
 - the report: the claims' BD-rates with their intervals, and where the plots are.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -18,7 +18,6 @@ from prefect.artifacts import (create_markdown_artifact, create_progress_artifac
                                update_progress_artifact)
 
 from flows.common import ARTIFACTS, log_progress
-from lic.datasets import describe, diff
 
 
 def key(kind: str, out: Path) -> str:
@@ -40,29 +39,6 @@ def progress(kind: str, out: Path, total: int) -> Callable[[int, dict[str, float
         update_progress_artifact(artifact, 100.0 * step / total)
 
     return on_log
-
-
-def dataset_card(path: Path, parent: Path | None = None) -> None:
-    """A latent dataset's provenance (checkpoint fingerprint, quantizer, lineage and round) and index
-    statistics, with ``lic latents diff`` against its parent round's dataset when it has one."""
-    d = describe(path)
-    prov, stats = d["provenance"], d["indices"]
-    lineage = prov.get("lineage") or {}
-    lines = [f"# Latent dataset `{path}`", "",
-             f"- checkpoint fingerprint: `{str(lineage.get('checkpoint_fingerprint'))[:16]}`",
-             f"- encoder fingerprint: `{prov['encoder_fingerprint'][:16]}`",
-             f"- quantizer: {prov['quantizer']} {json.dumps(prov['quantizer_params'])}",
-             f"- round {lineage.get('round', 1)}" + (f", parent `{lineage['parent']['path']}`"
-                                                      if lineage.get("parent") else ""),
-             f"- {prov['patches']} patches of {prov['patch_size']}x{prov['patch_size']}, seed {prov['seed']}", "",
-             "| elements | zero fraction | mean model rate (bits/element) |", "|---|---|---|",
-             f"| {stats['elements']:,} | {stats['zero_fraction']:.4f} | {stats['mean_bits_per_element']:.4f} |"]
-    if parent is not None:
-        moved = diff(parent, path)
-        lines += ["", f"## Against its parent round `{parent}`", "",
-                  f"- indices differing: {json.dumps(moved['indices_differing'])}",
-                  f"- provenance changed: {', '.join(sorted(moved['provenance_changed'])) or 'nothing'}"]
-    create_markdown_artifact("\n".join(lines), key=key("latents", path), description=f"provenance of {path}")
 
 
 def evaluation_table(results: dict[str, Any], out: Path) -> None:

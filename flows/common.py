@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterable
 import yaml
 from prefect import get_run_logger
 
-from lic.config import DATA_DIR, TRAINING_QUANTIZERS, EvaluateConfig, Family, RetrainPlan, coded_base
-from lic.download import registry
+from flows.deps import code_hash, stage_code
+from lic.config import DATA_DIR, KINDS, TRAINING_QUANTIZERS, EvaluateConfig, Family, RetrainPlan, coded_base
+from lic.sources import registry
 from lic.errors import LicError
 
 PARAMS = Path("params.yaml")
@@ -27,7 +28,7 @@ WORK = ARTIFACTS / ".work"  # long stages' unfinished outputs, keyed by their in
 
 def image_folder(value: str) -> Path:
     """A profile's ``data.train_images`` or ``data.test_images``: a data set of the registry
-    (``kodak``, ``div2k-train``, ``bundled-train``, ... :func:`lic.download.registry`) lies where the
+    (``kodak``, ``div2k-train``, ``bundled-train``, ... :func:`lic.sources.registry`) lies where the
     pipeline gets it, ``artifacts/data/<name>``; any other value is a folder of the user's own."""
     return DATA / value if value in registry() else Path(value)
 
@@ -37,8 +38,7 @@ def model_section(params: dict[str, Any]) -> dict[str, Any]:
     (those of its first quality: ``kind``, ``N``, ``M``)."""
     if "zoo" not in params:
         return params["model"]
-    from lic.config import KINDS
-    from lic.zoo import zoo_source
+    from lic.zoo import zoo_source  # a zoo profile's stages depend on it: flows.deps.stage_code
 
     zoo = params["zoo"]
     src = zoo_source(int(next(iter(zoo["qualities"].values()))), zoo["architecture"])
@@ -69,12 +69,11 @@ def work_path(out: Path, inputs: dict[str, Any]) -> Path:
     return work
 
 
-def stage_inputs(module: str, **inputs: Any) -> dict[str, Any]:
-    """A long stage's ``inputs`` for :func:`work_path`, with the hash of the code its flow runs (and of
-    a model of the user's own that ``params.yaml`` names)."""
-    from flows.deps import code_hash, model_deps
-
-    return {"flow": module, "code": code_hash(module, model_deps(load_params() if PARAMS.is_file() else {})), **inputs}
+def stage_inputs(module: str, quantizers: tuple[str, ...] = (), **inputs: Any) -> dict[str, Any]:
+    """A long stage's ``inputs`` for :func:`work_path`, with the hash of the code it runs (its flow
+    ``module`` running ``quantizers``: :func:`flows.deps.stage_code`)."""
+    params = load_params() if PARAMS.is_file() else {}
+    return {"flow": module, "code": code_hash(stage_code(module, params, quantizers)), **inputs}
 
 
 def publish(work: Path, out: Path) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from flows.common import image_folder, main
-from lic.download import get, registry
+from lic.download import get
+from lic.sources import registry
 from lic.errors import LicError
 
 

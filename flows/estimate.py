@@ -22,7 +22,7 @@ from flows.common import model_section
 from flows.stages import Stage, stages
 from lic import profiles
 from lic.config import LATENT_STRIDE, EvaluateConfig, RetrainPlan
-from lic.download import registry
+from lic.sources import registry
 from lic.errors import LicError
 
 # training steps/s of a hyperprior by (device, N, M, patch size, batch size): a measurement, and where

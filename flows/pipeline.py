@@ -32,8 +32,9 @@ from flows.retrain import retrain
 from flows.runners import RunnerConfig, pin, with_runner
 from flows.stages import runs, upstream
 from flows.zoo import zoo_import
-from lic import trellis
+from lic.config import QUANTIZER_CLASSES
 from lic.errors import LicError
+from lic.quantizers import quantizer_class
 
 STEPS: dict[str, Callable[..., Any]] = {"pretrain": pretrain, "make_latents": make_latents, "retrain": retrain,
                                         "evaluate": evaluate, "zoo": zoo_import}  # each stage's flow
@@ -53,7 +54,8 @@ def step(name: str, args: tuple[str, ...], threads: int, devices: tuple[str, ...
     """One step of the pipeline (a subflow), with ``threads`` torch threads, on this worker's device
     of ``devices`` (none: every device the worker sees)."""
     torch.set_num_threads(threads)
-    trellis.threads(threads)  # the TCQ search shares the cores as torch does
+    for q in QUANTIZER_CLASSES:  # their searches share the cores as torch does
+        quantizer_class(q).threads(threads)
     pin(devices)
     return STEPS[name](*args)
 

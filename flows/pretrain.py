@@ -34,8 +34,8 @@ from lic.train import train
 def train_model(model_cfg: ModelConfig, cfg: TrainConfig, images: str, out: str, init: str | None,
                 nproc: int = 1) -> str:
     """Train into a work file keyed by the run's inputs (a killed stage continues it), then publish it."""
-    inputs = stage_inputs("flows.pretrain", model=model_cfg.to_dict(), train=asdict(cfg), nproc=nproc,
-                          images=folder_fingerprint(list_images(Path(images))),
+    inputs = stage_inputs("flows.pretrain", (model_cfg.quantizer,), model=model_cfg.to_dict(), train=asdict(cfg),
+                          nproc=nproc, images=folder_fingerprint(list_images(Path(images))),
                           init=read_checkpoint(Path(init))["fingerprint"] if init else None)
     work = work_path(Path(out), inputs)
     if work.exists():

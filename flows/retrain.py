@@ -20,10 +20,10 @@ from lic.retrain import retrain as run
 
 
 @task(retries=1, cache_policy=NO_CACHE)  # a killed worker resumes from the last state on retry
-def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str) -> str:
+def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str, quantizer: str) -> str:
     """Retrain into a work file keyed by the run's inputs (a killed stage continues it), then publish it."""
     attrs = dict(open_latents(Path(dataset)).attrs)
-    work = work_path(Path(out), stage_inputs("flows.retrain", retrain=asdict(cfg), dataset=attrs,
+    work = work_path(Path(out), stage_inputs("flows.retrain", (quantizer,), retrain=asdict(cfg), dataset=attrs,
                                              checkpoint=read_checkpoint(Path(base))["fingerprint"]))
     run(cfg, Path(base), Path(dataset), work, on_log=progress("retrain", Path(out), cfg.steps), progress=False,
         resume=True)
@@ -43,7 +43,7 @@ def retrain(family: str, quantizer: str, key: str, seed: str = "0") -> str:
     fam = Family.parse(family)
     cfg = RetrainConfig(mode=fam.mode, strategy=fam.strategy, **with_seed(RetrainPlan.split(p["retrain"])[1], s))
     base, dataset = source(quantizer, fam, key, s)
-    return retrain_model(cfg, str(base), str(dataset), str(checkpoint(quantizer, family, key, s)))
+    return retrain_model(cfg, str(base), str(dataset), str(checkpoint(quantizer, family, key, s)), quantizer)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import yaml
 
 from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, coded_variants, data_sets, eval_dir, evaluation, family,
                           latents, load_params, quantizers, source, variants)
-from flows.deps import code_deps, model_deps
+from flows.deps import stage_code
 from lic import profiles
 from lic.config import RetrainPlan, coding_of
 from lic.errors import LicError
@@ -43,7 +43,8 @@ class Stage:
     args: tuple[str, ...] = ()
     foreach: str | list[str] | None = None
     matrix: dict[str, Any] | None = None
-    deps: tuple[str, ...] = ()  # artifacts; the code deps are added from the imports
+    deps: tuple[str, ...] = ()  # artifacts; the code deps are added (flows.deps.stage_code)
+    quantizers: tuple[str, ...] = ()  # the quantizers it runs, whose code it depends on
     params: tuple[str, ...] = ()
     outs: tuple[str, ...] = ()
     persist: tuple[str, ...] = ()  # outputs DVC must not delete before running the stage (downloads)
@@ -92,23 +93,23 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
     model = ("model",) if "model" in params else ()  # a zoo profile's models are the imported ones
     out = []
     if zoo:  # phase 1 is CompressAI's: each lambda's USQ base is imported
-        out.append(Stage("import-usq", "zoo", ("${key}",), foreach="${lmbdas}",
+        out.append(Stage("import-usq", "zoo", ("${key}",), foreach="${lmbdas}", quantizers=("usq",),
                          params=("zoo.architecture", "zoo.qualities.${key}", "lmbdas.${key}"),
                          outs=(str(checkpoint("usq", "base", "${key}")),)))
     else:
-        out.append(Stage(f"pretrain-base{tag}", "pretrain", ("usq", "base", *arg), deps=(TRAIN,),
+        out.append(Stage(f"pretrain-base{tag}", "pretrain", ("usq", "base", *arg), deps=(TRAIN,), quantizers=("usq",),
                          params=(*model, "pretrain.recipe", "pretrain.base", *ddp), outs=(str(base(seed)),)))
     for q in quantizers(params):
         if zoo and q == "usq":
             continue
         init = str(checkpoint("usq", "base", "${key}")) if zoo else str(base(seed))
         tcq = ("tcq.train",) if q == "tcq" else ()
-        out.append(Stage(f"pretrain-{q}{tag}", "pretrain", (q, "${key}", *arg), foreach="${lmbdas}",
+        out.append(Stage(f"pretrain-{q}{tag}", "pretrain", (q, "${key}", *arg), foreach="${lmbdas}", quantizers=(q,),
                          deps=(TRAIN, init),
                          params=(*model, "pretrain.recipe", "pretrain.finetune", "lmbdas.${key}", *tcq, *ddp),
                          outs=(str(checkpoint(q, "base", "${key}", seed)),)))
     for q in quantizers(params):
-        out.append(Stage(f"latents-{q}{tag}", "make_latents", (q, "${key}", *arg), foreach="${lmbdas}",
+        out.append(Stage(f"latents-{q}{tag}", "make_latents", (q, "${key}", *arg), foreach="${lmbdas}", quantizers=(q,),
                          deps=(TRAIN, str(checkpoint(q, "base", "${key}", seed))),
                          params=(*LATENTS_PARAMS, *(("tcq.code",) if q == "tcq" else ())),
                          outs=(str(latents(q, "${key}", seed)),)))
@@ -117,7 +118,7 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
     for q in quantizers(params):
         ckpt = checkpoint(q, "${item.mode}", "${item.key}", seed)
         first = [f.name for f in plan.families(q) if f.round == 1]
-        out.append(Stage(f"retrain-{q}{tag}", "retrain", ("${item.mode}", q, "${item.key}", *arg),
+        out.append(Stage(f"retrain-{q}{tag}", "retrain", ("${item.mode}", q, "${item.key}", *arg), quantizers=(q,),
                          matrix={"mode": first, "key": "${lmbdas}"},
                          deps=(str(checkpoint(q, "base", "${item.key}", seed)), str(latents(q, "${item.key}", seed))),
                          params=run_params, outs=(str(ckpt),), uncached=(str(ckpt.with_suffix(".json")),)))
@@ -125,21 +126,24 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
             start, data = source(q, fam, "${key}", seed)
             if fam.new_latents:
                 out.append(Stage(f"latents-{q}-{fam.name}{tag}", "make_latents", (q, "${key}", str(seed), fam.name),
+                                 quantizers=(q,),
                                  foreach="${lmbdas}", deps=(TRAIN, str(start), str(source(q, fam.previous(), "${key}", seed)[1])),
                                  params=(*LATENTS_PARAMS, *(("tcq.code",) if q == "tcq" else ())), outs=(str(data),)))
             ckpt = checkpoint(q, fam.name, "${key}", seed)
-            out.append(Stage(f"retrain-{q}-{fam.name}{tag}", "retrain", (fam.name, q, "${key}", *arg),
+            out.append(Stage(f"retrain-{q}-{fam.name}{tag}", "retrain", (fam.name, q, "${key}", *arg), quantizers=(q,),
                              foreach="${lmbdas}", deps=(str(start), str(data)), params=run_params, outs=(str(ckpt),),
                              uncached=(str(ckpt.with_suffix(".json")),)))
     for q in quantizers(params):
         result = evaluation(f"{q}-${{item}}", seed)
         out.append(Stage(f"evaluate-{q}{tag}", "evaluate", (f"{q}-${{item}}", *arg), foreach=list(variants(q, params)),
+                         quantizers=(q,),
                          deps=(TEST, str(family(q, "${item}", seed))),
                          params=("tcq.code",) if q == "tcq" else (),
                          outs=(str(result), str(result.with_suffix(".csv")))))
         if coded := coded_variants(q, params):  # the base coded with the other quantizers of evaluate.coding
             tcq = ("tcq.code",) if any(coding_of(f"{q}-{v}") == (q, "tcq") for v in coded) else ()
             out.append(Stage(f"evaluate-{q}-coded{tag}", "evaluate", (f"{q}-${{item}}", *arg), foreach=list(coded),
+                             quantizers=(q, *(coding_of(f"{q}-{v}")[1] for v in coded)),
                              deps=(TEST, str(family(q, "base", seed))), params=tcq,
                              outs=(str(result), str(result.with_suffix(".csv")))))
     return out
@@ -203,13 +207,10 @@ def upstream(plan: list[Run]) -> dict[str, list[str]]:
             for r in plan}
 
 
-def _entry(s: Stage, model: list[str]) -> dict[str, Any]:
-    """``s`` as ``dvc.yaml`` writes it; ``model``: the source files of a model of the user's own, which
-    every stage that builds models depends on."""
+def _entry(s: Stage, params: dict[str, Any]) -> dict[str, Any]:
+    """``s`` as ``dvc.yaml`` writes it for the profile ``params``."""
     body: dict[str, Any] = {"cmd": " ".join(["python -m", f"flows.{s.flow}", *s.args])}
-    code = code_deps(f"flows.{s.flow}")
-    builds = any(d == "lic/models" or d.startswith("lic/models/") for d in code)
-    body["deps"] = [*s.deps, *code, *(model if builds else [])]
+    body["deps"] = [*s.deps, *stage_code(f"flows.{s.flow}", params, s.quantizers)]
     if s.params:
         body["params"] = list(s.params)
     outs = list(s.outs) + [{path: {"persist": True}} for path in s.persist] + [{path: {"cache": False}}
@@ -239,8 +240,7 @@ def plots(params: dict[str, Any]) -> list[dict[str, Any]]:
 
 def dvc_yaml(params: dict[str, Any]) -> str:
     """The text of ``dvc.yaml`` for a profile's ``params``."""
-    model = model_deps(params)
-    body = {s.name: _entry(s, model) for s in stages(params)}
+    body = {s.name: _entry(s, params) for s in stages(params)}
     return HEADER + yaml.safe_dump({"stages": body, "plots": plots(params)}, sort_keys=False, width=120)
 
 

@@ -131,7 +131,8 @@ def data_get(
                                          "(default: LIC_DATA_MIRROR); checksums are checked all the same"),
 ) -> None:
     """Download a standard data set (resumable, SHA-256 checked) and extract its images into OUT."""
-    from lic.download import get, registry
+    from lic.download import get
+    from lic.sources import registry
 
     count = get(name, out, mirror=mirror)
     spec = registry()[name]

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 
 from lic import bitstream
 from lic.checkpoint import load_checkpoint
-from lic.config import GRANULARITY
+from lic.config import GRANULARITY, QUANTIZER_CLASSES
 from lic.data import max_pixels, to_tensor, to_uint8
 from lic.errors import LicError
 from lic.models import Hyperprior
-from lic.quantizers import QUANTIZERS, Quantizer, quantizer_from_header
+from lic.quantizers import Quantizer, quantizer_from_header
 
 
 @contextmanager
@@ -109,7 +109,7 @@ class Codec:
                 f"stream was made with model {header.fingerprint.hex()}, but this checkpoint is {ours}"
             )
         fitted = [f.apply for name, f in self.model.fitted_tables.items()
-                  if getattr(QUANTIZERS.get(name), "code", None) == header.quantizer]
+                  if name in QUANTIZER_CLASSES and QUANTIZER_CLASSES[name][1] == header.quantizer]
         q = quantizer_from_header(header.quantizer, header.qparams, self.model.gaussian_conditional, fitted)
         ph, pw = -header.height % GRANULARITY, -header.width % GRANULARITY
         shape = torch.Size(((header.height + ph) // GRANULARITY, (header.width + pw) // GRANULARITY))

@@ -56,7 +56,13 @@ ZOO_KINDS = {"bmshj2018-hyperprior": "scale-hyperprior", "mbt2018-mean": "mean-s
 ZOO = tuple(ZOO_KINDS)
 CONTEXTS = ("perturbed", "quantized")  # what earlier slices give later ones in a channel-context model's training
 # the choices of the quantizers' parameters (lic.quantizers), here so that the command line lists them cheaply
-QUANTIZER_NAMES = ("usq", "tcq", "rdoq")  # lic.quantizers.QUANTIZERS, in this order
+# Each quantizer by name: its class, which lic.quantizers imports when it is first used (so that a
+# pipeline stage depends only on the quantizers it runs: flows.deps.stage_code), and its id in stream
+# headers (the class's ``code``; a header's id names the first with it: RDOQ writes USQ's streams)
+QUANTIZER_CLASSES: dict[str, tuple[str, int]] = {"usq": ("lic.quantizers.usq:USQ", 0),
+                                                 "tcq": ("lic.quantizers.tcq:TCQ", 1),
+                                                 "rdoq": ("lic.quantizers.rdoq:RDOQ", 0)}
+QUANTIZER_NAMES = tuple(QUANTIZER_CLASSES)
 # those with a training surrogate of their own (RDOQ trains with USQ's): what models are trained for,
 # and what a pipeline runs phases 1-4 for (lic.quantizers: shares_surrogate_of is None)
 TRAINING_QUANTIZERS = ("usq", "tcq")

@@ -12,9 +12,10 @@ entropy-constrained quantizer design to a fixed point:
 
 ``p0`` the analytic row (the prior: every index stays codable), ``a`` pseudo-counts.
 
-Every quantizer codes symbols ``(symbols, rows)`` against one table set (:meth:`symbols_of`): USQ
-and RDOQ code ``k`` in the row of its scale bin; TCQ codes the parity in a row per (quantizer,
-scale bin) and ``k >> 1`` in a row per (quantizer, parity, scale bin).
+Every quantizer codes symbols ``(symbols, rows)`` against one table set
+(:meth:`lic.quantizers.Quantizer.coded_symbols`): USQ and RDOQ code ``k`` in the row of its scale
+bin; TCQ codes the parity in a row per (quantizer, scale bin) and ``k >> 1`` in a row per
+(quantizer, parity, scale bin).
 
 Fitted tables belong to a model (:class:`FittedTables`, its ``fitted_tables`` in the ``state_dict``),
 so checkpoints, fingerprints and the staleness of latent datasets cover them; the model's
@@ -38,18 +39,8 @@ from lic.compat import cdf_tables, pmf_to_quantized_cdf
 from lic.entropy import table_digest, with_cdf_tables
 from lic.errors import LicError
 from lic.quantizers import Quantizer
-from lic.quantizers.tcq import TCQ
 
 PSEUDO_COUNTS = 32.0  # weight of the analytic row in a fitted one, in symbols
-
-
-def symbols_of(q: Quantizer, indices: Tensor, scales: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """``(symbols, rows)``: every value ``q`` entropy-codes for ``indices``, and its table row."""
-    if isinstance(q, TCQ):
-        k = q.to_rows(indices.long())
-        p_rows, m_rows = q._symbol_rows(k, q.to_rows(q.table_indexes(scales).long()))
-        return np.concatenate([(k & 1).ravel(), (k >> 1).ravel()]), np.concatenate([p_rows.ravel(), m_rows.ravel()])
-    return indices.long().cpu().numpy().ravel(), q.table_indexes(scales).long().cpu().numpy().ravel()
 
 
 def row_pmfs(model: EntropyModel) -> list[np.ndarray]:
@@ -84,7 +75,7 @@ def fit(q: Quantizer, y: Tensor, means: Tensor, scales: Tensor, iterations: int 
     fitted, analytic = q, q.table_model()
     for _ in range(iterations):
         k = fitted.quantize(y, means, scales)
-        fitted = q.with_tables(fitted_model(analytic, *symbols_of(fitted, k, scales), pseudo=pseudo))
+        fitted = q.with_tables(fitted_model(analytic, *fitted.coded_symbols(k, scales), pseudo=pseudo))
     return fitted
 
 
@@ -98,7 +89,7 @@ def fit_model(model: Any, q: Quantizer, analyses: Iterable[dict[str, Any]], iter
     fitted, analytic = q, q.table_model()
     for _ in range(iterations):
         coded = [model.code_latents(a, fitted) for a in analyses]
-        pairs = [symbols_of(fitted, k, s) for c in coded for k, s in model.coded_parts(c)]
+        pairs = [fitted.coded_symbols(k, s) for c in coded for k, s in model.coded_parts(c)]
         fitted = q.with_tables(fitted_model(analytic, np.concatenate([s for s, _ in pairs]),
                                             np.concatenate([r for _, r in pairs]), pseudo=pseudo))
     return fitted

@@ -37,9 +37,10 @@ import torch
 from lic import compat
 from lic.checkpoint import UNREADABLE, save_checkpoint
 from lic.config import ZOO_KINDS, ModelConfig
-from lic.download import Remote, fetch
+from lic.download import fetch
 from lic.errors import LicError
 from lic.models import build_model
+from lic.sources import Remote
 
 ARCHITECTURES = ZOO_KINDS
 # CompressAI's MSE training lambdas per quality (loss lambda * 255^2 * MSE + bpp), from its zoo docs;

@@ -25,6 +25,7 @@ from PIL import Image
 
 from lic.profiles import resolve
 from mirror import Server
+from oracle import probe_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -111,7 +112,8 @@ def serve_field_files(server: Server, photos: Path, hub_names: dict[int, str], a
 def rehearse(tmp: Path, prefect_api: str, photos: Path, qualities: tuple[int, ...] = QUALITIES,
              **overrides: object) -> tuple[Path, dict]:
     """Run the README's field route on a copy of the working tree (the zoo profile of
-    :func:`small_profile`); returns the copy and its environment."""
+    :func:`small_profile`), each process recording what it loaded in ``tmp/imports``
+    (tests/oracle.py); returns the copy and its environment."""
     from lic.zoo import zoo_source
 
     repo = working_tree(tmp / "repo")
@@ -125,9 +127,10 @@ def rehearse(tmp: Path, prefect_api: str, photos: Path, qualities: tuple[int, ..
                LIC_DATA_MIRROR=server.url, LIC_ZOO_MIRROR=f"{server.url}/zoo", LIC_DATA_REGISTRY=str(tmp / "registry.yaml"),
                PATH=f"{BIN}:{os.environ['PATH']}")
     venv = Path(sys.prefix)
+    (tmp / "imports").mkdir()
     try:  # the README's command; the test's environment stands in for the one `make` would set up
-        proc = subprocess.run(["make", "zoo", f"VENV={venv}", "-o", str(venv / ".lic-installed")], cwd=repo, env=env,
-                              capture_output=True, text=True, timeout=3600)
+        proc = subprocess.run(["make", "zoo", f"VENV={venv}", "-o", str(venv / ".lic-installed")], cwd=repo,
+                              env=env | probe_env(repo, tmp / "imports"), capture_output=True, text=True, timeout=3600)
     finally:
         server.close()
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

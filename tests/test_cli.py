@@ -233,10 +233,12 @@ def test_the_old_datasets_group_still_works(tmp_path: Path) -> None:
 
 def test_the_command_line_offers_the_quantizers_the_library_has(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture) -> None:
-    from lic.config import QUANTIZER_NAMES, TRAINING_QUANTIZERS
-    from lic.quantizers import QUANTIZERS
+    from lic.config import QUANTIZER_CLASSES, QUANTIZER_NAMES, TRAINING_QUANTIZERS
+    from lic.quantizers import quantizer_class
 
-    assert tuple(QUANTIZERS) == QUANTIZER_NAMES
-    assert TRAINING_QUANTIZERS == tuple(n for n, c in QUANTIZERS.items() if c.shares_surrogate_of is None)
+    assert tuple(QUANTIZER_CLASSES) == QUANTIZER_NAMES
+    classes = {n: quantizer_class(n) for n in QUANTIZER_CLASSES}
+    assert all(c.name == n and c.code == QUANTIZER_CLASSES[n][1] for n, c in classes.items())  # header ids
+    assert TRAINING_QUANTIZERS == tuple(n for n, c in classes.items() if c.shares_surrogate_of is None)
     assert run_cli("train", "--lmbda", "0.01", "-o", tmp_path / "t.ckpt", "--quantizer", "rdoq") == 2  # trains as usq
     assert "'rdoq' is not one of 'usq', 'tcq'" in capsys.readouterr().err

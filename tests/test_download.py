@@ -14,8 +14,8 @@ from PIL import Image
 
 from conftest import run_cli
 from mirror import Server
-from lic import download
-from lic.download import DataSet, Remote
+from lic import sources
+from lic.sources import DataSet, Remote
 
 
 @pytest.fixture
@@ -45,11 +45,11 @@ def _archive() -> bytes:
 def _register(monkeypatch: pytest.MonkeyPatch, server: Server, body: bytes, sha256: str | None = None) -> None:
     server.files["/tiny.zip"] = body
     remote = Remote(f"{server.url}/tiny.zip", sha256 or hashlib.sha256(body).hexdigest(), len(body))
-    monkeypatch.setitem(download.REGISTRY, "tiny", DataSet((remote,), members="*/RGB/*", source="test set"))
+    monkeypatch.setitem(sources.REGISTRY, "tiny", DataSet((remote,), members="*/RGB/*", source="test set"))
     server.files["/k1.png"], server.files["/k2.png"] = _png(4), _png(5)
     files = tuple(Remote(f"{server.url}/k{i}.png", hashlib.sha256(server.files[f"/k{i}.png"]).hexdigest())
                   for i in (1, 2))
-    monkeypatch.setitem(download.REGISTRY, "tiny-files", DataSet(files))
+    monkeypatch.setitem(sources.REGISTRY, "tiny-files", DataSet(files))
 
 
 def test_get_checks_and_extracts_the_images(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,7 +91,7 @@ def test_truncated_download_resumes(server: Server, tmp_path: Path, monkeypatch:
 
 def test_unknown_set_and_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_cli("data", "get", "imagenet", "-o", tmp_path / "x") == 2
-    monkeypatch.setitem(download.REGISTRY, "gone", DataSet((Remote("http://127.0.0.1:9/x.zip", None),)))
+    monkeypatch.setitem(sources.REGISTRY, "gone", DataSet((Remote("http://127.0.0.1:9/x.zip", None),)))
     assert run_cli("data", "get", "gone", "-o", tmp_path / "x") == 2
 
 
@@ -101,7 +101,7 @@ def test_a_mirror_serves_the_same_file_names_and_checksums_still_count(
     body = _archive()
     server.files["/mirror/tiny.zip"] = body
     remote = Remote("http://127.0.0.1:9/published/tiny.zip", hashlib.sha256(body).hexdigest(), len(body))
-    monkeypatch.setitem(download.REGISTRY, "tiny", DataSet((remote,), members="*/RGB/*"))
+    monkeypatch.setitem(sources.REGISTRY, "tiny", DataSet((remote,), members="*/RGB/*"))
     assert run_cli("data", "get", "tiny", "-o", tmp_path / "a", "--mirror", f"{server.url}/mirror") == 0
     assert sorted(p.name for p in (tmp_path / "a").glob("*.png")) == ["a.png", "b.png"]
     monkeypatch.setenv("LIC_DATA_MIRROR", f"{server.url}/mirror/")

@@ -14,6 +14,7 @@ import psutil
 import pytest
 import yaml
 
+from oracle import code_ran, unlisted
 from rehearsal import BIN, QUALITIES, dvc, rehearse, stage_names
 
 
@@ -30,6 +31,9 @@ def test_every_stage_of_the_zoo_profile_ran(field: tuple[Path, dict]) -> None:
     assert {f"import-usq@q{q}" for q in QUALITIES} | {"data@kodak", "data@div2k-train", "report"} <= names
     assert "Data and pipelines are up to date" in dvc(repo, env, "status").stdout
     assert not any((repo / "artifacts" / ".work").rglob("*.ckpt")), "work files left after the stages finished"
+    ran = code_ran(repo, repo.parent / "imports")  # every stage depends on the code it ran: the zoo's too
+    assert set(ran) == locked, set(ran) ^ locked
+    assert unlisted(repo, ran) == {} and "lic/zoo.py" in ran["pretrain-tcq@q1"]
 
 
 def test_the_report_overlays_compressai_and_the_downloads_stay(field: tuple[Path, dict]) -> None:

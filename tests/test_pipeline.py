@@ -15,9 +15,11 @@ import pytest
 import yaml
 
 from conftest import TINY_PARAMS, write_tiny_photos
+from oracle import code_ran, probe_env, unlisted
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTED: list = []  # when the module's pipeline started: the flow runs since then are its own
+IMPORTS: list[Path] = []  # where each process of the module's pipeline wrote what it loaded (tests/oracle.py)
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 1500) -> str:
@@ -47,7 +49,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
                 [sys.executable, "-m", "flows.stages"]):  # dvc.yaml for this profile, as make demo writes it
         _run(cmd, repo, env)
-    _run(["dvc", "repro"], repo, env)
+    IMPORTS.append(tmp_path_factory.mktemp("imports"))
+    _run(["dvc", "repro"], repo, env | probe_env(repo, IMPORTS[0]))
     return repo, env
 
 
@@ -72,6 +75,33 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
     table = (path / "reports" / "tiny" / "bdrate.md").read_text()
     assert "| usq-hyper-decoder " in table and "| usq-hyper-control " in table  # phase 4 against its control
     assert _status(path, env) == set()
+
+
+def test_every_stage_depends_on_the_code_it_ran(repo: tuple[Path, dict]) -> None:
+    """What each stage's processes loaded (tests/oracle.py) is among the code deps ``dvc.lock`` records
+    for it, and no more than it needs: a stage that runs no TCQ runs no trellis."""
+    path, _ = repo
+    ran = code_ran(path, IMPORTS[0])
+    lock = yaml.safe_load((path / "dvc.lock").read_text())["stages"]
+    assert set(ran) == set(lock) and unlisted(path, ran) == {}
+    for name in (n for n in lock if "tcq" not in n):
+        assert "lic/trellis.py" not in ran[name] | {d["path"] for d in lock[name]["deps"]}, name
+
+
+def test_an_edit_reruns_only_the_stages_that_run_it(repo: tuple[Path, dict], tmp_path: Path) -> None:
+    """An edit to the trellis leaves the USQ base and its fine-tunes up to date, and marks TCQ's
+    stages changed; an edit to the training code marks the base changed."""
+    path = tmp_path / "repo"
+    shutil.copytree(repo[0], path, symlinks=True)
+    env = dict(repo[1], PYTHONPATH=str(path))
+    with open(path / "lic" / "trellis.py", "a") as fh:
+        fh.write("# an edit\n")
+    changed = _status(path, env)
+    assert not {"pretrain-base", "pretrain-usq@q2", "latents-usq@q2"} & changed, changed
+    assert {"pretrain-tcq@q2", "latents-tcq@q2", "evaluate-tcq@base"} <= changed, changed
+    with open(path / "lic" / "train.py", "a") as fh:
+        fh.write("# an edit\n")
+    assert "pretrain-base" in _status(path, env)
 
 
 def test_a_second_seed_trains_under_its_own_seed_and_joins_the_report(repo: tuple[Path, dict], tmp_path: Path) -> None:
@@ -186,7 +216,8 @@ def test_new_base_model_marks_every_lambda_and_dataset_after_it(repo: tuple[Path
 
 def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], tmp_path: Path) -> None:
     """SIGKILL a ``dvc repro`` in the middle of a training stage: a new ``dvc repro`` continues it from
-    its last checkpoint, and the outputs of other stages are untouched. Killed again, and with a
+    its last checkpoint (after an edit to code it does not run), and the outputs of other stages are
+    untouched. Killed again, and with a
     parameter changed, the stage starts afresh although the killed run's state is there (and leaves
     none behind). It runs on a copy of the module's repo, which the tests after it then find as the
     fixture made it. (The same through torchrun's workers: tests/test_field_route.py.)"""
@@ -223,6 +254,8 @@ def test_killed_repro_reruns_cleanly_and_loses_nothing(repo: tuple[Path, dict], 
         assert not target.exists() and "pretrain-usq@q2" in _status(path, env)
 
     killed_midway()
+    with open(path / "lic" / "trellis.py", "a") as fh:  # an edit to code the stage does not run
+        fh.write("# an edit\n")
     _run([dvc, "repro", "-s", "pretrain-usq@q2"], path, env)
     _, obj = load_checkpoint(target, "cpu")
     assert obj["train_state"]["step"] == 200 and obj["train_state"]["resumed_at"][0] >= 4

@@ -22,7 +22,7 @@ from torch.func import functional_call
 
 from lic.config import TABLES, ModelConfig
 from lic.errors import LicError
-from lic.quantizers import QUANTIZERS, Quantizer, make_quantizer, search_lambda
+from lic.quantizers import Quantizer, make_quantizer, quantizer_class, search_lambda
 from lic.tables import FittedTables
 
 MEANS_GRID = 2.0**-16  # means are snapped to this grid at coding time
@@ -94,7 +94,7 @@ class CodingModel:
             q = self.quantizer
         else:
             params = {**(own.quantizer_params if name == own.quantizer else {}), **params}
-            derived = getattr(QUANTIZERS.get(name), "lambda_param", None)
+            derived = quantizer_class(name).lambda_param
             if derived and derived not in params:
                 params[derived] = self.search_lambda()
             q = make_quantizer(name, self.gaussian_conditional, self.decoder_sensitivity, **params)

@@ -3,18 +3,30 @@ decisions) and TCQ, and the one factory that builds them."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable, Iterable
 
 from compressai.entropy_models import GaussianConditional
 
+from lic.config import QUANTIZER_CLASSES
 from lic.errors import LicError
 from lic.quantizers.base import Quantizer, Sensitivity
-from lic.quantizers.rdoq import RDOQ, search_lambda
-from lic.quantizers.tcq import TCQ
-from lic.quantizers.usq import USQ
+from lic.quantizers.rdoq import search_lambda
 
-# lic.config.QUANTIZER_NAMES; a header's quantizer id names the first with that code (RDOQ writes USQ streams)
-QUANTIZERS: dict[str, type[Quantizer]] = {cls.name: cls for cls in (USQ, TCQ, RDOQ)}
+def quantizer_class(name: str) -> type[Quantizer]:
+    """The class of the quantizer called ``name``."""
+    try:
+        module, _, cls = QUANTIZER_CLASSES[name][0].partition(":")
+    except KeyError:
+        raise LicError(f"unknown quantizer {name!r}; choose one of {sorted(QUANTIZER_CLASSES)}") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def __getattr__(attr: str) -> type[Quantizer]:
+    """``USQ``, ``TCQ`` and ``RDOQ``, imported on first use."""
+    if attr.lower() in QUANTIZER_CLASSES and attr.isupper():
+        return quantizer_class(attr.lower())
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 class QuantizerParamsError(LicError):
@@ -27,10 +39,7 @@ def make_quantizer(name: str, conditional: GaussianConditional, sensitivity: Sen
 
     Datasets made before ``weighting`` was one name record ``weighted: bool``; it is read as such.
     """
-    try:
-        cls = QUANTIZERS[name]
-    except KeyError:
-        raise LicError(f"unknown quantizer {name!r}; choose one of {sorted(QUANTIZERS)}") from None
+    cls = quantizer_class(name)
     if "weighted" in params:
         weighted = params.pop("weighted")
         params.setdefault("weighting", "decoder" if weighted else "none")
@@ -50,9 +59,10 @@ def quantizer_from_header(code: int, packed: bytes, conditional: GaussianConditi
     tables, :meth:`lic.tables.FittedTables.apply`) that match, and a stream coded with any other
     tables is refused.
     """
-    cls = next((c for c in QUANTIZERS.values() if c.code == code), None)
-    if cls is None:
+    name = next((n for n, (_, c) in QUANTIZER_CLASSES.items() if c == code), None)
+    if name is None:
         raise LicError(f"bitstream names unknown quantizer id {code}")
+    cls = quantizer_class(name)
     q = make_quantizer(cls.name, conditional, **cls.unpack_params(packed))
     for candidate in (q, *(apply(q) for apply in fitted)):
         if candidate.pack_params() == packed:
@@ -61,5 +71,5 @@ def quantizer_from_header(code: int, packed: bytes, conditional: GaussianConditi
                    "or fit, a different scale table or delta): decode with the checkpoint that coded the stream")
 
 
-__all__ = ["Quantizer", "Sensitivity", "USQ", "TCQ", "RDOQ", "QUANTIZERS", "QuantizerParamsError", "make_quantizer",
+__all__ = ["Quantizer", "Sensitivity", "QuantizerParamsError", "make_quantizer", "quantizer_class",
            "quantizer_from_header", "search_lambda"]

@@ -11,6 +11,7 @@ import copy
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
+import numpy as np
 import torch
 from compressai.entropy_models import EntropyModel, GaussianConditional
 from torch import Tensor
@@ -37,6 +38,10 @@ class Quantizer(ABC):
     def __init__(self, conditional: GaussianConditional, sensitivity: Sensitivity | None = None) -> None:
         self.conditional = conditional
         self.sensitivity = sensitivity
+
+    @classmethod
+    def threads(cls, n: int) -> None:
+        """Let its search use ``n`` threads besides torch's (TCQ's trellis search has its own)."""
 
     @property
     def uses_sensitivity(self) -> bool:
@@ -144,6 +149,11 @@ class Quantizer(ABC):
     def fitted(self) -> bool:
         """Whether its tables were fitted to its decisions rather than derived from the Gaussian."""
         return bool(getattr(self.table_model(), "lic_fitted", False))
+
+    def coded_symbols(self, indices: Tensor, scales: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(symbols, rows)``: every value the entropy coder codes for ``indices``, and its table row
+        (here each index in the row of its scale bin)."""
+        return indices.long().cpu().numpy().ravel(), self.table_indexes(scales).long().cpu().numpy().ravel()
 
     def table_indexes(self, scales: Tensor) -> Tensor:
         """Row of the scale table for each element: the smallest bin scale >= ``scales``.

@@ -300,6 +300,17 @@ class TCQ(Quantizer):
         return float(trellis.path_bits(k, sidx, self.next_state, self.quantizer_of, len(self.conditional.scale_table),
                                        **self._lengths))
 
+    @classmethod
+    def threads(cls, n: int) -> None:
+        trellis.threads(n)
+
+    def coded_symbols(self, indices: Tensor, scales: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(symbols, rows)``: the parity and the magnitude of each index, each in its own row of the
+        index's (quantizer, scale bin)."""
+        k = self.to_rows(indices.long())
+        p_rows, m_rows = self._symbol_rows(k, self.to_rows(self.table_indexes(scales).long()))
+        return np.concatenate([(k & 1).ravel(), (k >> 1).ravel()]), np.concatenate([p_rows.ravel(), m_rows.ravel()])
+
     def _symbol_rows(self, k: np.ndarray, sidx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         S = len(self.conditional.scale_table)
         q = self.quantizer_of[trellis.states(k, self.next_state)]
