@@ -16,7 +16,8 @@ import yaml
 from prefect import get_run_logger
 
 from flows.deps import code_hash, stage_code
-from lic.config import DATA_DIR, KINDS, TRAINING_QUANTIZERS, EvaluateConfig, Family, RetrainPlan, coded_base
+from lic.config import (DATA_DIR, KINDS, QUANTIZER_NAMES, TRAINING_QUANTIZERS, EvaluateConfig, Family, RetrainPlan,
+                        coded_base, trained_for)
 from lic.sources import registry
 from lic.errors import LicError
 
@@ -121,15 +122,21 @@ def load_params(path: Path = PARAMS) -> dict[str, Any]:
 
 
 def variants(quantizer: str, params: dict[str, Any]) -> tuple[str, ...]:
-    """The model families of a quantizer: ``base`` (phase 1), then each retraining family of
-    ``params.yaml``'s ``retrain`` section (:class:`lic.config.RetrainPlan`)."""
-    return ("base",) + tuple(f.name for f in retrain_plan(params).families(quantizer))
+    """The model families of a quantizer: ``base`` (phase 1; none for a quantizer that codes another's
+    models, RDOQ), then each retraining family of ``params.yaml``'s ``retrain`` section
+    (:class:`lic.config.RetrainPlan`)."""
+    base = ("base",) if trained_for(quantizer) == quantizer else ()
+    return base + tuple(f.name for f in retrain_plan(params).families(quantizer))
 
 
 def coded_variants(quantizer: str, params: dict[str, Any]) -> tuple[str, ...]:
-    """The base model of ``quantizer`` coded with each other quantizer of ``evaluate.coding``
-    (``base-as-<coding>``, :func:`lic.config.coded_base`)."""
+    """The base model of ``quantizer`` coded with each other quantizer of ``evaluate.coding``, and
+    with each pipeline quantizer that codes its models (``usq-base-as-rdoq``, the base of RDOQ's
+    families) (``base-as-<coding>``, :func:`lic.config.coded_base`)."""
+    if trained_for(quantizer) != quantizer:
+        return ()  # its base is another's
     coding = EvaluateConfig(**params.get("evaluate", {})).coding
+    coding += tuple(q for q in quantizers(params) if q != quantizer and trained_for(q) == quantizer and q not in coding)
     return tuple(coded_base(quantizer, c).partition("-")[2] for c in coding if c != quantizer)
 
 
@@ -152,10 +159,11 @@ def latents(quantizer: str, key: str, seed: int = 0, family: str | None = None) 
 
 
 def source(quantizer: str, family: Family, key: str, seed: int = 0) -> tuple[Path, Path]:
-    """``(checkpoint, dataset)`` a family's run starts from: the base and its dataset for round 1,
-    else the previous round's checkpoint and this round's dataset (the first one for the control)."""
+    """``(checkpoint, dataset)`` a family's run starts from: the base (of the quantizer it trains for,
+    :func:`lic.config.trained_for`) and its dataset for round 1, else the previous round's checkpoint
+    and this round's dataset (the first one for the control)."""
     if family.round == 1:
-        return checkpoint(quantizer, "base", key, seed), latents(quantizer, key, seed)
+        return checkpoint(trained_for(quantizer), "base", key, seed), latents(quantizer, key, seed)
     data = latents(quantizer, key, seed, family.name) if family.new_latents else latents(quantizer, key, seed)
     return checkpoint(quantizer, family.previous().name, key, seed), data
 
@@ -180,12 +188,20 @@ def choose(value: str, allowed: Iterable[str], what: str) -> str:
 
 def quantizers(params: dict[str, Any]) -> list[str]:
     """``params.yaml``'s ``quantizers``: what every loop of the pipeline runs, in ``dvc.yaml`` and in
-    the Prefect flow alike (both read them here); RDOQ codes, but is not yet a pipeline family."""
+    the Prefect flow alike (both read them here). A quantizer that codes another's models (RDOQ: USQ's)
+    needs that one listed too: its base models and controls are that one's."""
     names = [str(q) for q in params.get("quantizers", TRAINING_QUANTIZERS)]
     for q in names:
-        choose(q, TRAINING_QUANTIZERS, "quantizer")
+        choose(q, QUANTIZER_NAMES, "quantizer")
     if not names or len(set(names)) < len(names):
-        raise LicError(f"quantizers must list some of {', '.join(TRAINING_QUANTIZERS)} once each, got {names}")
+        raise LicError(f"quantizers must list some of {', '.join(QUANTIZER_NAMES)} once each, got {names}")
+    for q in names:
+        if trained_for(q) not in names:
+            raise LicError(f"quantizers: {q} codes {trained_for(q)}'s models and reuses its controls: "
+                           f"list {trained_for(q)} too")
+        if trained_for(q) != q and float((params.get("retrain") or {}).get("validation", 0)):
+            raise LicError(f"quantizers: {q} reuses {trained_for(q)}'s controls, and with retrain.validation a "
+                           f"control keeps the weights best on its own quantizer's held-out latents: leave {q} out")
     return names
 
 

@@ -24,7 +24,7 @@ from flows.artifacts import progress
 from flows.common import (base, check_run, checkpoint, image_folder, load_params, main, model_section, publish,
                           seed_of, stage_inputs, with_seed, work_path)
 from lic.checkpoint import read_checkpoint
-from lic.config import ModelConfig, TrainConfig, dump_training
+from lic.config import ModelConfig, TrainConfig, dump_training, trained_for
 from lic.data import folder_fingerprint, list_images
 from lic.errors import LicError
 from lic.train import train
@@ -70,6 +70,9 @@ def check(quantizer: str, key: str, seed: str = "0") -> None:
         raise LicError("the zoo profile imports its USQ bases (python -m flows.zoo KEY); only tcq KEY trains here")
     if key != "base":
         check_run(quantizer, key, seed)
+        if trained_for(quantizer) != quantizer:
+            raise LicError(f"{quantizer} trains with {trained_for(quantizer)}'s surrogate: its models are "
+                           f"{trained_for(quantizer)}'s (python -m flows.pretrain {trained_for(quantizer)} {key})")
     elif quantizer != "usq":
         raise LicError("the shared base model is trained with USQ noise: python -m flows.pretrain usq base")
     else:

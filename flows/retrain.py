@@ -11,8 +11,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import progress
-from flows.common import (check_run, checkpoint, choose, load_params, main, publish, seed_of, source, stage_inputs,
-                          variants, with_seed, work_path)
+from flows.common import (check_run, checkpoint, choose, load_params, main, publish, retrain_plan, seed_of, source,
+                          stage_inputs, with_seed, work_path)
 from lic.checkpoint import read_checkpoint
 from lic.config import Family, RetrainConfig, RetrainPlan
 from lic.latents import open_latents
@@ -33,7 +33,7 @@ def retrain_model(cfg: RetrainConfig, base: str, dataset: str, out: str, quantiz
 
 def check(family: str, quantizer: str, key: str, seed: str = "0") -> None:
     p = check_run(quantizer, key, seed)
-    choose(family, variants(quantizer, p)[1:], f"retraining family for {quantizer}")
+    choose(family, [f.name for f in retrain_plan(p).families(quantizer)], f"retraining family for {quantizer}")
 
 
 @flow(name="retrain")

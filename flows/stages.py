@@ -24,7 +24,7 @@ from flows.common import (DATA, PARAMS, REPORTS, base, checkpoint, coded_variant
                           latents, load_params, quantizers, source, variants)
 from flows.deps import stage_code
 from lic import profiles
-from lic.config import RetrainPlan, coding_of
+from lic.config import Family, RetrainPlan, coding_of, trained_for
 from lic.errors import LicError
 from lic.comparisons import METRICS
 from lic.report import CURVES, METRICS_JSON, PER_IMAGE, PLOTS, README, TABLE_CSV, TABLE_MD
@@ -100,7 +100,7 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
         out.append(Stage(f"pretrain-base{tag}", "pretrain", ("usq", "base", *arg), deps=(TRAIN,), quantizers=("usq",),
                          params=(*model, "pretrain.recipe", "pretrain.base", *ddp), outs=(str(base(seed)),)))
     for q in quantizers(params):
-        if zoo and q == "usq":
+        if (zoo and q == "usq") or trained_for(q) != q:  # imported; or another's models (RDOQ codes USQ's)
             continue
         init = str(checkpoint("usq", "base", "${key}")) if zoo else str(base(seed))
         tcq = ("tcq.train",) if q == "tcq" else ()
@@ -110,7 +110,7 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
                          outs=(str(checkpoint(q, "base", "${key}", seed)),)))
     for q in quantizers(params):
         out.append(Stage(f"latents-{q}{tag}", "make_latents", (q, "${key}", *arg), foreach="${lmbdas}", quantizers=(q,),
-                         deps=(TRAIN, str(checkpoint(q, "base", "${key}", seed))),
+                         deps=(TRAIN, str(checkpoint(trained_for(q), "base", "${key}", seed))),
                          params=(*LATENTS_PARAMS, *(("tcq.code",) if q == "tcq" else ())),
                          outs=(str(latents(q, "${key}", seed)),)))
     plan, run_keys = RetrainPlan.split(params.get("retrain", {}))
@@ -120,7 +120,7 @@ def _runs(params: dict[str, Any], seed: int) -> list[Stage]:
         first = [f.name for f in plan.families(q) if f.round == 1]
         out.append(Stage(f"retrain-{q}{tag}", "retrain", ("${item.mode}", q, "${item.key}", *arg), quantizers=(q,),
                          matrix={"mode": first, "key": "${lmbdas}"},
-                         deps=(str(checkpoint(q, "base", "${item.key}", seed)), str(latents(q, "${item.key}", seed))),
+                         deps=tuple(str(p) for p in source(q, Family("decoder"), "${item.key}", seed)),
                          params=run_params, outs=(str(ckpt),), uncached=(str(ckpt.with_suffix(".json")),)))
         for fam in (f for f in plan.families(q) if f.round > 1):
             start, data = source(q, fam, "${key}", seed)

@@ -19,13 +19,14 @@ import pandas as pd
 
 from lic.bdrate import Interval, bd_rate_ci, bd_rate_curves, load_per_image
 from lic.config import CLASSICAL_CODECS as ANCHORS
-from lic.config import Family, coded_base, coding_of
+from lic.config import Family, coded_base, coding_of, trained_for
 from lic.errors import LicError
 
 LABELS = {"base": "baseline", "decoder": "decoder retrained", "hyper-decoder": "hyper-decoder + decoder retrained",
           "control": "control (noise fine-tune)", "hyper-control": "hyper-control (noise fine-tune of h_s and g_s)"}
 METRICS = {"psnr-rgb": "PSNR-RGB (dB)", "ms-ssim-rgb": "MS-SSIM-RGB"}
 COLUMNS = {"psnr-rgb": "bd_rate_psnr_pct", "ms-ssim-rgb": "bd_rate_msssim_pct"}
+ORDER = ("usq", "rdoq", "tcq")  # the quantizers, each compared with those before it
 
 
 def label(variant: str) -> str:
@@ -66,32 +67,29 @@ def load_results(eval_dir: Path) -> dict[str, dict[str, Any]]:
 
 def comparisons(variants: list[str]) -> list[tuple[str, str]]:
     """(test, anchor) pairs that exist among ``variants``: each retrained family against its base
-    and against its control (the same parameters and steps on the training surrogate: round ``r``'s
-    control for round ``r``), TCQ against USQ, and every family against JPEG. Base models coded with
-    several quantizers (:func:`lic.config.coded_base`) add the quantizer's effect (each coding against
-    USQ's, on the same model) and the training's (the TCQ-trained model against the USQ-trained one,
-    with the same coding)."""
+    (coded with its quantizer: RDOQ's is USQ's base coded with RDOQ) and against its control (the same
+    parameters and steps on the training surrogate: round ``r``'s control for round ``r``; RDOQ's are
+    USQ's), each quantizer's family against the same family of the quantizers before it (USQ, RDOQ,
+    TCQ), and every family against JPEG. Base models coded with several quantizers
+    (:func:`lic.config.coded_base`) add the quantizer's effect (each coding against USQ's, on the same
+    model) and the training's (the TCQ-trained model against the USQ-trained one, with the same
+    coding)."""
     pairs = []
     coded = {coding_of(v): v for v in variants if coding_of(v)}
     for v in variants:
         q, _, kind = v.partition("-")
-        if v not in ANCHORS and kind != "base" and not coding_of(v) and f"{q}-base" in variants:
-            pairs.append((v, f"{q}-base"))
+        if v not in ANCHORS and kind != "base" and not coding_of(v) and base_of(v) in variants:
+            pairs.append((v, base_of(v)))
     for v in variants:
-        q, _, kind = v.partition("-")
-        fam = family_of(kind)
-        if fam is None or fam.is_control:
-            continue
-        control = f"{q}-{fam.control.name}"
-        if control in variants:
+        if (control := control_of(v)) in variants:
             pairs.append((v, control))
     for (trained, coding), v in coded.items():
         if coding != "usq" and (trained, "usq") in coded:
             pairs.append((v, coded[trained, "usq"]))  # the quantizer's effect
-    for v in variants:
+    for v in variants:  # the same family of each quantizer before it: TCQ against RDOQ and USQ, RDOQ against USQ
         q, _, kind = v.partition("-")
-        if q == "tcq" and not coding_of(v) and f"usq-{kind}" in variants:
-            pairs.append((v, f"usq-{kind}"))
+        if q in ORDER and not coding_of(v):
+            pairs += [(v, f"{a}-{kind}") for a in ORDER[:ORDER.index(q)][::-1] if f"{a}-{kind}" in variants]
     for (trained, coding), v in coded.items():
         if trained == "tcq" and ("usq", coding) in coded:
             pairs.append((v, coded["usq", coding]))  # the training's effect
@@ -101,6 +99,21 @@ def comparisons(variants: list[str]) -> list[tuple[str, str]]:
         if v not in ANCHORS and not (coding_of(v) and kind_of(v) != "base") and "jpeg" in variants:
             pairs.append((v, "jpeg"))
     return list(dict.fromkeys(pairs))
+
+
+def base_of(variant: str) -> str:
+    """The base model a retrained family started from, coded with the family's quantizer (RDOQ's
+    families start from USQ's base: ``usq-base-as-rdoq``)."""
+    q = variant.partition("-")[0]
+    return coded_base(trained_for(q), q)
+
+
+def control_of(variant: str) -> str | None:
+    """A retrained family's control (RDOQ's are USQ's, :meth:`lic.config.RetrainPlan.families`), or
+    None for a control, a base or an anchor."""
+    q, _, kind = variant.partition("-")
+    fam = None if variant in ANCHORS else family_of(kind)
+    return None if fam is None or fam.is_control else f"{trained_for(q)}-{fam.control.name}"
 
 
 def kind_of(variant: str) -> str:
@@ -125,6 +138,29 @@ def coding_table(results: dict[str, dict[str, Any]], eval_dir: Path, metric: str
                     else str_interval(bd_rate_ci(anchor, load_per_image(Path(eval_dir) / f"{v}.json", metric)))
             except LicError:
                 row[f"coded {c.upper()}"] = "n/a"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def method_table(results: dict[str, dict[str, Any]], eval_dir: Path, metric: str = "psnr-rgb") -> pd.DataFrame:
+    """Each quantizer against the ones before it, BD-rate with its interval: on USQ's base model,
+    encoder-only (the quantizer's effect alone), then after each retraining phase on the quantizer's
+    own latents (the quantizer with the method). Empty unless RDOQ has retrained families."""
+    pairs = (("RDOQ vs USQ", "rdoq", "usq"), ("TCQ vs RDOQ", "tcq", "rdoq"), ("TCQ vs USQ", "tcq", "usq"))
+    kinds = [k for k in ("decoder", "hyper-decoder", "hyper-decoder-stale") if f"rdoq-{k}" in results]
+    if not kinds:
+        return pd.DataFrame()
+    rows = []
+    for kind in ("base", *kinds):
+        row = {"models": "USQ's base, encoder-only" if kind == "base" else label(f"rdoq-{kind}").removeprefix("RDOQ ")}
+        for column, test, anchor in pairs:
+            t, a = (coded_base("usq", test), coded_base("usq", anchor)) if kind == "base" else (f"{test}-{kind}",
+                                                                                              f"{anchor}-{kind}")
+            try:
+                row[column] = str_interval(bd_rate_ci(load_per_image(Path(eval_dir) / f"{a}.json", metric),
+                                                      load_per_image(Path(eval_dir) / f"{t}.json", metric)))
+            except (LicError, OSError):
+                row[column] = "n/a"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -167,10 +203,11 @@ def bd_table(results: dict[str, dict[str, Any]], eval_dir: Path, same_sign: dict
 
 
 def is_claim(test: str, anchor: str) -> bool:
-    """The comparisons the report gives across seeds: retrained against control, TCQ against USQ,
-    each family against JPEG."""
+    """The comparisons the report gives across seeds: retrained against control, one quantizer against
+    another (the same family, or base models coded with several quantizers), each family against JPEG."""
     fam = family_of(anchor.partition("-")[2])
-    return bool(fam and fam.is_control) or (test[:3], anchor[:3]) == ("tcq", "usq") or anchor == "jpeg" or bool(
+    (q, _, kind), (a, _, anchor_kind) = test.partition("-"), anchor.partition("-")
+    return bool(fam and fam.is_control) or (q != a and kind == anchor_kind) or anchor == "jpeg" or bool(
         coding_of(test) and coding_of(anchor))
 
 
@@ -274,7 +311,7 @@ def open_questions(results: dict[str, dict[str, Any]], table: pd.DataFrame) -> p
             continue
         row = {"quantizer": q.upper(), "family": LABELS[fam.mode], "strategy": fam.strategy if fam.mode ==
                "hyper-decoder" else "", "round": fam.round}
-        for name, anchor in (("vs base", f"{q}-base"), ("vs control", f"{q}-{fam.control.name}")):
+        for name, anchor in (("vs base", base_of(v)), ("vs control", control_of(v))):
             hit = table[(table["test"] == v) & (table["anchor"] == anchor)] if len(table) else table
             row[f"BD-rate {name} %"] = _cell(hit.iloc[0], COLUMNS["psnr-rgb"]) if len(hit) else "n/a"
         walls = [m.get("cumulative_wall_s") for m in res.get("models", {}).values()]

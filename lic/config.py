@@ -63,9 +63,11 @@ QUANTIZER_CLASSES: dict[str, tuple[str, int]] = {"usq": ("lic.quantizers.usq:USQ
                                                  "tcq": ("lic.quantizers.tcq:TCQ", 1),
                                                  "rdoq": ("lic.quantizers.rdoq:RDOQ", 0)}
 QUANTIZER_NAMES = tuple(QUANTIZER_CLASSES)
-# those with a training surrogate of their own (RDOQ trains with USQ's): what models are trained for,
-# and what a pipeline runs phases 1-4 for (lic.quantizers: shares_surrogate_of is None)
-TRAINING_QUANTIZERS = ("usq", "tcq")
+# a quantizer that trains with another's surrogate (its class inherits it) codes that one's models
+# (RDOQ: USQ's noise); a pipeline gives it that one's phase-1 models and controls, the same runs
+SHARES_SURROGATE = {"rdoq": "usq"}
+# those with a training surrogate of their own: what models are trained for, and what phase 1 runs for
+TRAINING_QUANTIZERS = tuple(q for q in QUANTIZER_CLASSES if q not in SHARES_SURROGATE)
 LAYOUTS = ("channel", "position", "single", "row")  # TCQ: what one trellis runs over; the index is the header's
 PERTURBATIONS = ("switch", "uniform", "union")  # TCQ's training surrogates
 TABLES = ("fitted", "analytic")  # a model's fitted tables where it has them (lic.tables), or the Gaussian's
@@ -285,7 +287,9 @@ class Family:
 class RetrainPlan:
     """The families the pipeline retrains: phase 4 with each of ``strategies``, and ``rounds``
     rounds of every mode whose dataset depends on what it retrains (TCQ's decoder, whose
-    sensitivity weights the search; phase 4 with stale indices), each with a control round."""
+    sensitivity weights the search; phase 4 with stale indices), each with a control round.
+    RDOQ's decoder weights its search too, but RDOQ has USQ's families (it reuses their controls),
+    so it retrains in one round."""
 
     strategies: tuple[str, ...] = ("online",)
     rounds: int = 1
@@ -306,6 +310,11 @@ class RetrainPlan:
         return cls(**plan), rest
 
     def families(self, quantizer: str) -> tuple[Family, ...]:
+        """``quantizer``'s families. One that shares another's surrogate (RDOQ) has that one's
+        families but the controls: a control never sees the quantizer, so its runs would be the
+        same, and it reuses them."""
+        if quantizer in SHARES_SURROGATE:
+            return tuple(f for f in self.families(SHARES_SURROGATE[quantizer]) if not f.is_control)
         first = [Family("decoder"), Family("control"), *(Family("hyper-decoder", s) for s in self.strategies),
                  Family("hyper-control")]
         again = [f for f in first if (f.mode, quantizer) == ("decoder", "tcq") or f.strategy == "stale"]
@@ -356,6 +365,12 @@ class EvaluateConfig:
 
 
 CODED = "base-as-"  # a base model coded with another quantizer than its own: <trained>-base-as-<coding>
+
+
+def trained_for(quantizer: str) -> str:
+    """The quantizer whose training surrogate the models that ``quantizer`` codes are trained with:
+    itself, or the one it shares (RDOQ codes USQ's models)."""
+    return SHARES_SURROGATE.get(quantizer, quantizer)
 
 
 def coded_base(trained: str, coding: str) -> str:

@@ -19,7 +19,8 @@ import pandas as pd  # noqa: E402
 
 from lic.bdrate import LEVEL, METHOD  # noqa: E402
 from lic.comparisons import (COLUMNS, METRICS, bd_table, claim_key, coding_table, curve, family_of, folded,  # noqa: E402
-                             is_claim, label, load_results, open_questions, read_results, run_table, table_markdown)
+                             is_claim, label, load_results, method_table, open_questions, read_results, run_table,
+                             table_markdown)
 from lic.config import CLASSICAL_CODECS as ANCHORS  # noqa: E402
 from lic.config import coding_of  # noqa: E402
 from lic.fileio import atomic_write_bytes  # noqa: E402
@@ -43,6 +44,7 @@ def plot(results: dict[str, dict[str, Any]], metric: str, out: Path, title: str,
     max_bpp = max((max(results[v]["results"]["bpp"]) for v in learned), default=2.0)
     colors = {"usq": {"base": "#08306b", "decoder": "#2171b5", "hyper-decoder": "#41b6c4", "control": "#9ecae1",
                       "hyper-control": "#c6dbef"},
+              "rdoq": {"decoder": "#238b45", "hyper-decoder": "#74c476"},  # USQ's base and controls
               "tcq": {"base": "#67000d", "decoder": "#cb181d", "hyper-decoder": "#f16913", "control": "#fc9272",
                       "hyper-control": "#fdd0a2"}}
     markers = {"base": "o", "decoder": "s", "hyper-decoder": "D", "control": "v", "hyper-control": "^"}
@@ -115,8 +117,8 @@ def write_curves(results: dict[str, dict[str, Any]], folder: Path) -> list[Path]
 
 
 def claims(table: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """The claims (retrained against control, TCQ against USQ, each against JPEG) under stable keys,
-    with PSNR and MS-SSIM BD-rates and their intervals: columns of ``dvc exp show``."""
+    """The claims (retrained against control, one quantizer against another, each against JPEG) under
+    stable keys, with PSNR and MS-SSIM BD-rates and their intervals: columns of ``dvc exp show``."""
     out = {}
     for r in table.to_dict("records"):
         if not is_claim(r["test"], r["anchor"]):
@@ -180,14 +182,14 @@ def make_report(eval_dir: Path, out_dir: Path, profile: str, published: list[Pat
                                                                              for k in every}
                                           for r in spread.to_dict("records")}
     atomic_write_bytes(out_dir / METRICS_JSON, (json.dumps(metrics, indent=2) + "\n").encode())
-    coding = coding_table(results, eval_dir)
+    coding, method = coding_table(results, eval_dir), method_table(results, eval_dir)
     (out_dir / README).write_text("\n".join(_readme(profile, results, every, overlay, md, warning, questions,
-                                                     spread, coding)) + "\n")
+                                                     spread, coding, method)) + "\n")
     return metrics
 
 
 def _readme(profile: str, results: dict, every: dict, overlay: dict, md: str, warning: list[str],
-            questions: pd.DataFrame, spread: pd.DataFrame, coding: pd.DataFrame) -> list[str]:
+            questions: pd.DataFrame, spread: pd.DataFrame, coding: pd.DataFrame, method: pd.DataFrame) -> list[str]:
     learned = [r for v, r in results.items() if v not in ANCHORS]
     n = max((len(r.get("images", [])) for r in learned), default=0)
     machines = sorted({describe(r["machine"]) for r in learned if "machine" in r})
@@ -227,6 +229,13 @@ def _readme(profile: str, results: dict, every: dict, overlay: dict, md: str, wa
             "surrogate's under the same coding (the rows of the table above give each with its interval). The",
             "controls belong to the training surrogate, not to the coding quantizer.", "",
             coding.to_markdown(index=False), ""]),
+        *([] if not len(method) else [
+            "## The quantizer with the method", "",
+            "Each quantizer against the ones before it, BD-rate (PSNR): first on USQ's base model, encoder-only",
+            "(the quantizer's effect alone: its decisions meet a decoder trained on noise), then after each",
+            "retraining phase on the quantizer's own latents (does retraining make its decisions pay?). RDOQ's",
+            "families start from USQ's base and share USQ's controls.", "",
+            method.to_markdown(index=False), ""]),
         *([] if not len(questions) else [
             "## Open questions: phase 4 on TCQ, and rounds", "",
             "Each retrained family's strategy (phase 4: `online` quantizes every batch again, `stale` keeps the",

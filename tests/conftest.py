@@ -26,7 +26,7 @@ TINY_PARAMS = {
     "data": {"train_images": "tiny/train", "test_images": "tiny/test"},
     "model": {"N": 16, "M": 16},
     "lmbdas": {"q2": 0.0035, "q6": 0.0483},
-    "quantizers": ["usq", "tcq"],
+    "quantizers": ["usq", "tcq", "rdoq"],  # RDOQ codes USQ's models: its latents, phases 3-4 and evaluations
     "seeds": [0],  # a second seed's stages: tests/test_stages.py; its run and report: tests/test_pipeline.py
     "pretrain": {"recipe": {"batch_size": 2, "patch_size": 64, "checkpoint_every": 2},
                  "base": {"lmbda": 0.013, "steps": 4, "lr": 0.001}, "finetune": {"steps": 2, "lr": 0.0005}},

@@ -41,10 +41,10 @@ def code_ran(repo: Path, records: Path) -> dict[str, set[str]]:
     return ran
 
 
-def unlisted(repo: Path, ran: dict[str, set[str]]) -> dict[str, set[str]]:
+def unlisted(repo: Path, ran: dict[str, set[str]], lock: dict | None = None) -> dict[str, set[str]]:
     """Per stage, the files it loaded that none of its ``dvc.lock`` deps (a file or a folder above it)
-    covers."""
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    covers (``lock``: the stages of a ``dvc.lock`` in place of ``repo``'s)."""
+    lock = lock or yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     gaps = {}
     for name, files in ran.items():
         deps = [d["path"].rstrip("/") for d in lock[name]["deps"]]

@@ -236,6 +236,49 @@ def test_report_tables_strategies_and_rounds_against_their_own_controls(tmp_path
     assert cells[6] == f"{30 * len(RATES) / 60:.1f}"
 
 
+def test_rdoq_families_are_compared_with_usqs_base_controls_and_families() -> None:
+    """RDOQ's retrained families start from USQ's base coded with RDOQ and share USQ's controls; after
+    retraining, RDOQ is compared with USQ and TCQ with both, family by family."""
+    from lic.comparisons import comparisons, is_claim
+
+    variants = ["usq-base", "usq-base-as-rdoq", "usq-control", "usq-decoder", "usq-hyper-control",
+                "usq-hyper-decoder", "rdoq-decoder", "rdoq-hyper-decoder", "tcq-base", "tcq-control", "tcq-decoder"]
+    pairs = comparisons(variants)
+    assert ("rdoq-decoder", "usq-base-as-rdoq") in pairs  # against its base: shown, not a claim across runs
+    for pair in (("rdoq-decoder", "usq-control"),
+                 ("rdoq-hyper-decoder", "usq-hyper-control"), ("rdoq-decoder", "usq-decoder"),
+                 ("rdoq-hyper-decoder", "usq-hyper-decoder"), ("tcq-decoder", "rdoq-decoder"),
+                 ("tcq-decoder", "usq-decoder")):
+        assert pair in pairs and is_claim(*pair), pair
+    assert ("rdoq-decoder", "usq-base") not in pairs and not any(a == "rdoq-control" for _, a in pairs)
+
+
+def test_the_report_tables_each_quantizer_against_the_ones_before_it(tmp_path: Path) -> None:
+    """On USQ's base, encoder-only (the base coded with each quantizer), then family by family after
+    retraining: RDOQ against USQ, TCQ against RDOQ and against USQ."""
+    from lic.comparisons import method_table
+    from lic.report import make_report
+
+    ev = tmp_path / "eval"
+    ev.mkdir()
+    images = _images(5)
+    scaled = lambda f: {k: ([r * f for r in rates], q) for k, (rates, q) in images.items()}  # noqa: E731
+    for name, factor in (("usq-base", 1.0), ("usq-base-as-rdoq", 1.1), ("usq-base-as-tcq", 1.2), ("usq-decoder", 1.0),
+                         ("rdoq-decoder", 0.9), ("tcq-decoder", 0.81)):
+        _family(ev / f"{name}.json", scaled(factor))
+    results = {p.stem: json.loads(p.read_text()) for p in ev.glob("*.json")}
+    table = method_table(results, ev)
+    assert list(table["models"]) == ["USQ's base, encoder-only", "decoder retrained"]
+    rows = table.set_index("models")
+    assert rows.loc["USQ's base, encoder-only", "RDOQ vs USQ"].startswith("+10.00")
+    assert rows.loc["decoder retrained", "RDOQ vs USQ"].startswith("-10.00")
+    assert rows.loc["decoder retrained", "TCQ vs RDOQ"].startswith("-10.00")
+    assert rows.loc["decoder retrained", "TCQ vs USQ"].startswith("-19.00")
+    assert method_table({k: v for k, v in results.items() if not k.startswith("rdoq")}, ev).empty
+    make_report(ev, tmp_path / "out", "t")
+    assert "## The quantizer with the method" in (tmp_path / "out" / "README.md").read_text()
+
+
 def test_undefined_points_are_a_clear_error_not_a_crash() -> None:
     """MS-SSIM is undefined (nan) for images under 161 pixels a side; a report over such images
     says BD-rate is undefined instead of failing inside the interpolation."""

@@ -20,7 +20,9 @@ from rehearsal import BIN, QUALITIES, dvc, rehearse, stage_names
 
 @pytest.fixture(scope="module")
 def field(tmp_path_factory: pytest.TempPathFactory, prefect_api: str, test_images: Path) -> tuple[Path, dict]:
-    return rehearse(tmp_path_factory.mktemp("field"), prefect_api, test_images, **{"retrain.rounds": 1})
+    # RDOQ's stages (latents, retraining and evaluations from a USQ base) run in the tiny pipeline (test_pipeline)
+    return rehearse(tmp_path_factory.mktemp("field"), prefect_api, test_images,
+                    **{"retrain.rounds": 1, "quantizers": ["usq", "tcq"]})
 
 
 def test_every_stage_of_the_zoo_profile_ran(field: tuple[Path, dict]) -> None:

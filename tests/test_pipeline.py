@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
     path, env = repo
     root = path / "artifacts"
     for q, kinds in (("usq", ["base", "decoder", "control", "hyper-decoder"]),
-                     ("tcq", ["base", "decoder", "control", "hyper-decoder"])):
+                     ("tcq", ["base", "decoder", "control", "hyper-decoder"]),
+                     ("rdoq", ["decoder", "hyper-decoder"])):  # RDOQ's base and controls are USQ's
         for kind in kinds:
             for key in TINY_PARAMS["lmbdas"]:
                 assert (root / "models" / f"{q}-{kind}" / f"{key}.ckpt").is_file()
@@ -74,6 +76,9 @@ def test_repro_makes_every_output_and_is_clean(repo: tuple[Path, dict]) -> None:
     assert "tiny" in readme and "## The training surrogate apart from the coding quantizer" in readme
     table = (path / "reports" / "tiny" / "bdrate.md").read_text()
     assert "| usq-hyper-decoder " in table and "| usq-hyper-control " in table  # phase 4 against its control
+    for test, anchor in (("rdoq-decoder", "usq-control"), ("rdoq-decoder", "usq-base-as-rdoq"),
+                         ("rdoq-hyper-decoder", "usq-hyper-decoder"), ("tcq-decoder", "rdoq-decoder")):
+        assert re.search(rf"\| {test} +\| {anchor} +\|", table), (test, anchor)
     assert _status(path, env) == set()
 
 
@@ -86,6 +91,9 @@ def test_every_stage_depends_on_the_code_it_ran(repo: tuple[Path, dict]) -> None
     assert set(ran) == set(lock) and unlisted(path, ran) == {}
     for name in (n for n in lock if "tcq" not in n):
         assert "lic/trellis.py" not in ran[name] | {d["path"] for d in lock[name]["deps"]}, name
+    assert {"flows/evaluate.py", "lic/evaluate.py", "lic/models/hyperprior.py"} <= ran["evaluate-tcq@decoder"]
+    lock["evaluate-tcq@decoder"]["deps"] = [d for d in lock["evaluate-tcq@decoder"]["deps"] if d["path"] != "lic/models"]
+    assert "lic/models/hyperprior.py" in unlisted(path, ran, lock)["evaluate-tcq@decoder"]  # the check can fail
 
 
 def test_an_edit_reruns_only_the_stages_that_run_it(repo: tuple[Path, dict], tmp_path: Path) -> None:

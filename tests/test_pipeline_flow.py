@@ -47,8 +47,8 @@ def test_dask_cluster_and_process_pool_give_the_same_outputs(tmp_path: Path, env
     a, b = tmp_path / "processes" / "artifacts", tmp_path / "dask" / "artifacts"
     ckpts = sorted(p.relative_to(a) for p in a.rglob("*.ckpt"))
     # the base; per lambda, 5 USQ and 7 TCQ families (base, decoder, control, hyper-decoder, hyper-control,
-    # round 2 of the decoder and of the control)
-    assert len(ckpts) == 1 + 5 + 7
+    # round 2 of the decoder and of the control) and RDOQ's decoder and hyper-decoder
+    assert len(ckpts) == 1 + 5 + 7 + 2
     assert len(list(a.glob("latents/tcq-decoder-r2-*.zarr"))) == 1
     for rel in ckpts:
         assert read_checkpoint(a / rel)["fingerprint"] == read_checkpoint(b / rel)["fingerprint"], rel
@@ -82,6 +82,8 @@ def test_other_model_kinds_run_every_phase(tmp_path: Path, env: dict[str, str], 
     run = _pipeline(root, {"kind": "processes", "workers": 2}, env, test_images, params)
     assert run.returncode == 0, run.stderr[-3000:]
     ckpts = list((root / "artifacts").rglob("*.ckpt"))
-    assert len(ckpts) == 1 + 5 + 5  # the base; per quantizer, base, decoder, control, hyper-decoder, hyper-control
+    # the base; per training quantizer, base, decoder, control, hyper-decoder, hyper-control; RDOQ's decoder
+    # and hyper-decoder (its base and controls are USQ's)
+    assert len(ckpts) == 1 + 5 + 5 + 2
     assert all(read_checkpoint(c)["config"]["architecture"] == kind for c in ckpts)
     assert (root / "reports" / "tiny" / "bdrate.md").is_file()

@@ -1,9 +1,9 @@
-"""The pipeline's definition: ``dvc.yaml`` is what ``flows/stages.py`` writes, every stage depends on
-every module its flow imports, and each flow's command line refuses bad arguments in one line."""
+"""The pipeline's definition: ``dvc.yaml`` is what ``flows/stages.py`` writes, and each flow's command
+line refuses bad arguments in one line. (That every stage depends on the code it runs is checked on
+real runs: tests/test_pipeline.py and tests/test_field_route.py.)"""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,65 +15,11 @@ from flows import stages
 from lic import profiles
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE = """
-import json, sys, importlib
-importlib.import_module(sys.argv[1])
-root = sys.argv[2]
-print(json.dumps(sorted(m.__file__[len(root) + 1:] for m in list(sys.modules.values())
-                        if getattr(m, "__file__", None) and m.__file__.startswith(root + "/")
-                        and m.__file__[len(root) + 1:].startswith(("lic/", "flows/")))))
-"""
-
-
-def imported_at_run_time(module: str) -> set[str]:
-    """The project files a fresh interpreter has loaded after importing ``module``: an oracle that
-    shares no code with the import walk of ``flows/stages.py``."""
-    out = subprocess.run([sys.executable, "-c", PROBE, module, str(ROOT)], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
-    return set(json.loads(out))
-
-
-def missing_deps(dvc: dict, flow_imports: dict[str, set[str]]) -> dict[str, set[str]]:
-    """Per stage, the imported files that none of its deps (a file or a folder above it) covers."""
-    gaps = {}
-    for name, stage in dvc["stages"].items():
-        body = stage.get("do", stage)
-        module = body["cmd"].split()[2]
-        deps = [d.rstrip("/") for d in body["deps"]]
-        missing = {f for f in flow_imports[module] if not any(f == d or f.startswith(d + "/") for d in deps)}
-        if missing:
-            gaps[name] = missing
-    return gaps
-
-
-@pytest.fixture(scope="module")
-def dvc() -> dict:
-    return yaml.safe_load((ROOT / "dvc.yaml").read_text())
-
-
-@pytest.fixture(scope="module")
-def flow_imports(dvc: dict) -> dict[str, set[str]]:
-    modules = {stage.get("do", stage)["cmd"].split()[2] for stage in dvc["stages"].values()}
-    return {m: imported_at_run_time(m) for m in modules}
 
 
 def test_dvc_yaml_is_written_by_flows_stages() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert (ROOT / "dvc.yaml").read_text() == stages.dvc_yaml(params), "run: python -m flows.stages"
-
-
-def test_every_stage_depends_on_every_module_its_flow_imports(dvc: dict, flow_imports: dict) -> None:
-    assert {"flows/evaluate.py", "lic/evaluate.py", "lic/quantizers/usq.py", "lic/models/hyperprior.py"} <= \
-        flow_imports["flows.evaluate"]
-    assert "lic/trellis.py" not in flow_imports["flows.pretrain"]  # TCQ's code loads where a stage runs TCQ
-    assert missing_deps(dvc, flow_imports) == {}  # (what the stages load when they run: tests/test_pipeline.py)
-
-
-def test_the_dependency_check_fails_on_a_missing_module(dvc: dict, flow_imports: dict) -> None:
-    body = dvc["stages"]["evaluate-tcq"]["do"]
-    body["deps"] = [d for d in body["deps"] if d != "lic/models"]
-    gaps = missing_deps(dvc, flow_imports)
-    assert set(gaps) == {"evaluate-tcq"} and {"lic/models/hyperprior.py"} <= gaps["evaluate-tcq"]
 
 
 def test_stage_paths_come_from_flows_common() -> None:
@@ -230,3 +176,31 @@ def test_prune_lock_drops_only_the_stages_the_profile_has_not(tmp_path: Path, mo
         "pretrain-usq@q1": {"cmd": "a"}, "retrain-tcq@decoder-q2": {"cmd": "b"}, "evaluate-usq@gone": {"cmd": "c"}}}))
     assert stages.prune_lock(params) == ["evaluate-usq@gone"]
     assert set(yaml.safe_load(Path("dvc.lock").read_text())["stages"]) == {"pretrain-usq@q1", "retrain-tcq@decoder-q2"}
+
+
+def test_rdoq_codes_usqs_models_and_reuses_its_controls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RDOQ trains with USQ's noise: its latents and retraining start from USQ's bases, it has no
+    controls of its own (USQ's are the same runs) and no phase 1; without USQ it is refused in one line."""
+    from flows.pretrain import check
+    from lic.errors import LicError
+
+    params = {**yaml.safe_load((ROOT / "params.yaml").read_text()), "quantizers": ["usq", "tcq", "rdoq"]}
+    plan = {r.name: r for r in stages.runs(params)}
+    rdoq = sorted(n for n in plan if "rdoq" in n.partition("@")[0])
+    assert not any(n.startswith("pretrain-rdoq") for n in plan)
+    assert {n.partition("@")[2] for n in rdoq if n.startswith("retrain-rdoq")} == {
+        f"{mode}-{key}" for mode in ("decoder", "hyper-decoder", "hyper-decoder-stale") for key in params["lmbdas"]}
+    assert "artifacts/models/usq-base/q1.ckpt" in plan["latents-rdoq@q1"].deps
+    assert {"artifacts/models/usq-base/q1.ckpt", "artifacts/latents/rdoq-q1.zarr"} <= set(plan["retrain-rdoq@decoder-q1"].deps)
+    assert {n for n in plan if n.startswith("evaluate-rdoq")} == {
+        "evaluate-rdoq@decoder", "evaluate-rdoq@hyper-decoder", "evaluate-rdoq@hyper-decoder-stale"}
+    alone = {r.name for r in stages.runs({**params, "evaluate": {**params["evaluate"], "coding": []}})}
+    assert "evaluate-usq-coded@base-as-rdoq" in alone  # the base of RDOQ's families, coded with RDOQ
+    with pytest.raises(LicError, match="rdoq codes usq's models and reuses its controls: list usq too"):
+        stages.runs({**params, "quantizers": ["tcq", "rdoq"]})
+    with pytest.raises(LicError, match="with retrain.validation a control keeps the weights best on its own"):
+        stages.runs({**params, "retrain": {**params["retrain"], "validation": 0.1}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(LicError, match="rdoq trains with usq's surrogate"):
+        check("rdoq", "q1")

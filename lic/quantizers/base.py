@@ -33,7 +33,6 @@ class Quantizer(ABC):
     name: ClassVar[str]
     code: ClassVar[int]  # identifies the quantizer in a bitstream header
     lambda_param: ClassVar[str | None] = None  # a search lambda that a model derives from its own (search_lambda)
-    shares_surrogate_of: ClassVar[str | None] = None  # the quantizer whose training surrogate it trains with
 
     def __init__(self, conditional: GaussianConditional, sensitivity: Sensitivity | None = None) -> None:
         self.conditional = conditional

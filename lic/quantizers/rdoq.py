@@ -54,7 +54,6 @@ class RDOQ(USQ):
     name = "rdoq"
     code = USQ.code  # a USQ stream: any USQ decoder reads it
     lambda_param = "lambda_rdoq"  # what CodingModel.quantizer_for derives from the model when not given
-    shares_surrogate_of = "usq"  # USQ's models are its models: it trains with the same noise
 
     def __init__(self, conditional: GaussianConditional, sensitivity: Sensitivity | None = None,
                  lambda_rdoq: float | None = None, weighting: str = "decoder") -> None:
