@@ -124,7 +124,7 @@ def coding_table(results: dict[str, dict[str, Any]], eval_dir: Path, metric: str
     """Training surrogate (rows) against coding quantizer (columns): each base model's BD-rate, coded
     with each quantizer, against the USQ-trained model coded with USQ, with its interval."""
     coded = {coding_of(v): v for v in results if coding_of(v)}
-    codings = [c for c in ("usq", "rdoq", "tcq") if any(k == c for _, k in coded)]
+    codings = [c for c in ORDER if any(k == c for _, k in coded)]
     if ("usq", "usq") not in coded or len(codings) < 2:
         return pd.DataFrame()
     anchor = load_per_image(Path(eval_dir) / f"{coded['usq', 'usq']}.json", metric)
@@ -146,21 +146,23 @@ def method_table(results: dict[str, dict[str, Any]], eval_dir: Path, metric: str
     """Each quantizer against the ones before it, BD-rate with its interval: on USQ's base model,
     encoder-only (the quantizer's effect alone), then after each retraining phase on the quantizer's
     own latents (the quantizer with the method). Empty unless RDOQ has retrained families."""
-    pairs = (("RDOQ vs USQ", "rdoq", "usq"), ("TCQ vs RDOQ", "tcq", "rdoq"), ("TCQ vs USQ", "tcq", "usq"))
-    kinds = [k for k in ("decoder", "hyper-decoder", "hyper-decoder-stale") if f"rdoq-{k}" in results]
+    pairs = [(test, anchor) for i, test in enumerate(ORDER) for anchor in ORDER[:i][::-1]]
+    families = {kind_of(v): family_of(kind_of(v)) for v in results if v.startswith("rdoq-")}
+    kinds = sorted(k for k, fam in families.items() if fam is not None and fam.round == 1)
     if not kinds:
         return pd.DataFrame()
     rows = []
     for kind in ("base", *kinds):
         row = {"models": "USQ's base, encoder-only" if kind == "base" else label(f"rdoq-{kind}").removeprefix("RDOQ ")}
-        for column, test, anchor in pairs:
+        for test, anchor in pairs:
             t, a = (coded_base("usq", test), coded_base("usq", anchor)) if kind == "base" else (f"{test}-{kind}",
                                                                                               f"{anchor}-{kind}")
             try:
-                row[column] = str_interval(bd_rate_ci(load_per_image(Path(eval_dir) / f"{a}.json", metric),
-                                                      load_per_image(Path(eval_dir) / f"{t}.json", metric)))
-            except (LicError, OSError):
-                row[column] = "n/a"
+                cell = str_interval(bd_rate_ci(load_per_image(Path(eval_dir) / f"{a}.json", metric),
+                                               load_per_image(Path(eval_dir) / f"{t}.json", metric)))
+            except LicError:
+                cell = "n/a"
+            row[f"{test.upper()} vs {anchor.upper()}"] = cell
         rows.append(row)
     return pd.DataFrame(rows)
 
