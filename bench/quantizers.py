@@ -16,10 +16,14 @@ With ``--model`` (a checkpoint per rate point) and ``--images``: the same quanti
 own latents, encoder-only, with real bitstreams: BD-rates (PSNR and MS-SSIM) against USQ rounding,
 with intervals over the images; RDOQ at its derived lambda and at ``--scales`` times it (the sweep
 that checks the derivation); with ``--fit-images``, RDOQ and TCQ again with tables fitted to their
-decisions on those training images (``lic tables fit``).
+decisions on those training images (``lic tables fit``). With ``--patches SIZE`` the images are cut
+into non-overlapping ``SIZE x SIZE`` patches, each coded as an image: the sweep on patches of the
+training photos that checks the derived lambda without looking at the test photos. Its last line
+says whether the derived lambda's PSNR BD-rate lies inside the interval of the sweep's best.
 
     python bench/quantizers.py [--samples 19200] [--delta 0.5 [0.75 ...]]
     python bench/quantizers.py --model q1.ckpt --model q2.ckpt ... --images DIR [--scales 0.5 2] [--fit-images TRAIN]
+    python bench/quantizers.py --model q1.ckpt ... --images TRAIN --patches 256 --scales 0.125 0.25 0.5 2
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lic.bdrate import bd_rate_ci, load_per_image
+from PIL import Image
+
+from lic.bdrate import Interval, bd_rate_ci, load_per_image
 from lic.config import ModelConfig
-from lic.data import list_images
+from lic.data import list_images, load_image
 from lic.errors import LicError
 from lic.evaluate import evaluate_checkpoints
 from lic.models import Hyperprior
@@ -99,20 +105,51 @@ def gaps(curve: np.ndarray) -> list[float]:
     return [r * DB_PER_BIT - snr_at(curve, r) for r in RATES]
 
 
+def cut_patches(images: Path, size: int, out: Path) -> list[Path]:
+    """Every photo of ``images`` cut into non-overlapping ``size x size`` patches (a grid from the
+    top left; the remainder dropped), written as PNG into ``out``."""
+    out.mkdir(exist_ok=True)
+    files = []
+    for path in list_images(images):
+        rgb, _ = load_image(path)
+        for top in range(0, rgb.shape[0] - size + 1, size):
+            for left in range(0, rgb.shape[1] - size + 1, size):
+                files.append(out / f"{path.stem}-{top}-{left}.png")
+                Image.fromarray(rgb[top : top + size, left : left + size]).save(files[-1])
+    if not files:
+        raise LicError(f"no photo of {images} holds a {size}x{size} patch")
+    return files
+
+
+def lambda_check(rows: dict[str, Interval]) -> str:
+    """Whether RDOQ's derived lambda (``rdoq x1``) has a PSNR BD-rate inside the interval of the best
+    of the sweep (the ``rdoq x*`` row of lowest BD-rate)."""
+    sweep = {name: ci for name, ci in rows.items() if name.startswith("rdoq x") and math.isfinite(ci.value)}
+    if "rdoq x1" not in sweep:
+        return "rdoq search lambda: no BD-rate at the derived lambda"
+    best = min(sweep, key=lambda name: sweep[name].value)
+    derived, top = sweep["rdoq x1"], sweep[best]
+    inside = top.low <= derived.value <= top.high
+    return (f"rdoq search lambda: derived (x1) {derived.value:+.2f}%, the sweep's best {best.removeprefix('rdoq ')} "
+            f"{top.value:+.2f}% [{top.low:+.2f}, {top.high:+.2f}]: the derived lambda is "
+            + ("inside" if inside else "outside") + " the best's interval")
+
+
 def on_models(models: list[Path], images: Path, scales: list[float], fit_images: Path | None,
-              tcq: dict[str, float | str]) -> None:
+              tcq: dict[str, float | str], patches: int | None = None) -> None:
     """Every quantizer on the models' latents, encoder-only, against USQ rounding (module docstring);
-    with ``fit_images``, RDOQ and TCQ again with tables fitted on those (training) images."""
+    with ``fit_images``, RDOQ and TCQ again with tables fitted on those (training) images; with
+    ``patches``, on patches of ``images`` of that size."""
     from lic.checkpoint import load_checkpoint
     from lic.refit import fit_checkpoint
 
-    files = list_images(images)
     derived = [load_checkpoint(m)[0].search_lambda() for m in models]
     same = [{}] * len(models)
     runs: dict[str, tuple[str, list[dict], list[Path]]] = {"usq": ("usq", same, models), "tcq": ("tcq", [tcq] * len(models), models)}
     for f in [1.0, *scales]:
         runs[f"rdoq x{f:g}"] = ("rdoq", [{"lambda_rdoq": f * lam} for lam in derived], models)
     with tempfile.TemporaryDirectory() as tmp:
+        files = cut_patches(images, patches, Path(tmp) / "patches") if patches else list_images(images)
         if fit_images is not None:
             for name, params in (("tcq", tcq), ("rdoq", {})):
                 fitted = [Path(tmp) / f"{name}-{i}.ckpt" for i in range(len(models))]
@@ -127,21 +164,27 @@ def on_models(models: list[Path], images: Path, scales: list[float], fit_images:
             for other in evs[1:]:
                 ev.rows.extend(other.rows)
             paths[name] = ev.write(Path(tmp) / f"{name.replace(' ', '_')}.json").with_suffix(".json")
-        print(f"{len(models)} models, {len(files)} images of {images}; derived RDOQ lambdas "
+        print(f"{len(models)} models, {len(files)} {f'{patches}x{patches} patches' if patches else 'images'} of {images}; "
+              "derived RDOQ lambdas "
               + ", ".join(f"{lam:.4f}" for lam in derived) + f"; tcq {tcq or 'defaults'}"
               + (f"; tables fitted on {fit_images}" if fit_images else ""))
         print("| quantizer | BD-rate PSNR, % | BD-rate MS-SSIM, % |")
         print("|---|---|---|")
+        psnr: dict[str, Interval] = {}
         for name in runs:
             if name == "usq":
                 continue
             cells = []
             for metric in ("psnr-rgb", "ms-ssim-rgb"):
                 try:
-                    cells.append(str(bd_rate_ci(load_per_image(paths["usq"], metric), load_per_image(paths[name], metric))))
+                    ci = bd_rate_ci(load_per_image(paths["usq"], metric), load_per_image(paths[name], metric))
+                    cells.append(str(ci))
+                    if metric == "psnr-rgb" and not name.endswith("fitted"):
+                        psnr[name] = ci
                 except LicError as exc:  # a folded curve, too few images: said in the cell
                     cells.append(f"n/a ({exc})")
             print(f"| {name} | {cells[0]} | {cells[1]} |")
+        print(lambda_check(psnr))
 
 
 def main() -> None:
@@ -156,12 +199,14 @@ def main() -> None:
                     "at these multiples of the derived one too")
     ap.add_argument("--fit-images", type=Path, help="with --model: fit RDOQ's and TCQ's tables on these (training) "
                     "images too (lic tables fit)")
+    ap.add_argument("--patches", type=int, help="with --model: code the images cut into patches of this size "
+                    "(the lambda sweep on patches of the training photos)")
     ap.add_argument("--tcq-lambda", type=float, help="with --model: TCQ's lambda_tcq (default: the library's)")
     ap.add_argument("--tcq-layout", help="with --model: TCQ's layout (default: the library's)")
     args = ap.parse_args()
     if args.model:
         tcq = {k: v for k, v in (("lambda_tcq", args.tcq_lambda), ("layout", args.tcq_layout)) if v is not None}
-        on_models(args.model, args.images, args.scales, args.fit_images, tcq)
+        on_models(args.model, args.images, args.scales, args.fit_images, tcq, args.patches)
         return
     model = Hyperprior(ModelConfig(N=8, M=8))
     model.update(force=True)
