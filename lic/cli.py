@@ -59,7 +59,7 @@ Device = typer.Option(TrainConfig.device, "--device", callback=_device, help="to
 Images = typer.Option(None, "--images", help="folder of images (default: the bundled photos)")
 Tables = typer.Option("fitted", "--tables", help="fitted: the tables a checkpoint has fitted to the quantizer "
                       "(lic tables fit), where it has them; analytic: the Gaussian's (the control)")
-_TCQ_CODING = {  # keyword -> (the quantizer's parameter name, type, option)
+_CODING = {  # keyword -> (the quantizer's parameter name, type, option)
     "tcq_states": ("states", Optional[Literal[4, 8]],
                    typer.Option(None, "--tcq-states", help="TCQ trellis states (default: the checkpoint's, else 8)")),
     "tcq_lambda": ("lambda_tcq", Optional[float],
@@ -71,27 +71,33 @@ _TCQ_CODING = {  # keyword -> (the quantizer's parameter name, type, option)
     "tcq_weighting": ("weighting", Optional[Literal[WEIGHTINGS]],  # type: ignore[valid-type]
                       typer.Option(None, "--tcq-weighting",
                                    help="decoder: weight errors by g_s's sensitivity (default); none")),
+    "rdoq_lambda": ("lambda_rdoq", Optional[float],
+                    typer.Option(None, "--rdoq-lambda", help="RDOQ's search lambda (default: derived from the "
+                                 "model's training lambda and its decoder's gain)")),
 }
 
 
-def tcq_coding_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the ``--tcq-*`` coding options; it receives the given ones as ``tcq: dict``
-    (the rest default to the checkpoint's or the library's)."""
+def coding_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the quantizers' coding options (``--tcq-*``, ``--rdoq-lambda``); it receives
+    the given ones as ``coding: dict`` of quantizer parameters (the rest default to the checkpoint's
+    or the library's)."""
     sig = inspect.signature(command)
     extra = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=t)
-             for k, (_, t, opt) in _TCQ_CODING.items()]
-    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values() if p.name != "tcq"]
+             for k, (_, t, opt) in _CODING.items()]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values() if p.name != "coding"]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> None:
         from lic.quantizers import QuantizerParamsError
 
-        given = {_TCQ_CODING[k][0]: kwargs.pop(k) for k in _TCQ_CODING}
-        tcq = {k: v for k, v in given.items() if v is not None}
+        given = {_CODING[k][0]: kwargs.pop(k) for k in _CODING}
+        coding = {k: v for k, v in given.items() if v is not None}
         try:
-            command(**kwargs, tcq=tcq)
+            command(**kwargs, coding=coding)
         except QuantizerParamsError:
-            if not tcq:
+            if "lambda_rdoq" in coding:
+                raise LicError("--rdoq-lambda needs --quantizer rdoq") from None
+            if not coding:
                 raise
             raise LicError("the --tcq-* options need --quantizer tcq (or a TCQ checkpoint)") from None
 
@@ -150,7 +156,7 @@ def train(
     tcq_perturbation: Optional[Literal[PERTURBATIONS]] = typer.Option(  # type: ignore[valid-type]
         None, "--tcq-perturbation", help="TCQ's training surrogate: switch (default), uniform (width 2*delta) or "
                                          "union (width delta)"),
-    tcq_delta: Optional[float] = _TCQ_CODING["tcq_delta"][2],
+    tcq_delta: Optional[float] = _CODING["tcq_delta"][2],
     steps: int = typer.Option(TrainConfig.steps, "--steps", help="training steps"),
     channels: tuple[int, int] = typer.Option((ModelConfig.N, ModelConfig.M), "--channels", metavar="N M",
                                              help="N M: channels of the hyper and the latent transforms"),
@@ -243,7 +249,7 @@ def import_zoo(
 
 
 @app.command()
-@tcq_coding_options
+@coding_options
 def compress(
     image: Path = typer.Argument(..., metavar="IMAGE", help="image to code (any format Pillow reads)"),
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint"),
@@ -252,7 +258,7 @@ def compress(
     tables: Literal[TABLES] = Tables,  # type: ignore[valid-type]
     device: str = Device,
     *,
-    tcq: dict[str, Any],
+    coding: dict[str, Any],
 ) -> None:
     """Code one image into a .lic bitstream."""
     from lic.codec import Codec
@@ -262,7 +268,7 @@ def compress(
     for note in notes:
         _warn(f"{image}: {note}")
     codec = Codec.from_checkpoint(model, device)
-    data = codec.encode(rgb, codec.quantizer(quantizer, tables=tables, **tcq)).data
+    data = codec.encode(rgb, codec.quantizer(quantizer, tables=tables, **coding)).data
     atomic_write_bytes(out, data)
     h, w = rgb.shape[:2]
     typer.echo(f"{out}: {len(data)} bytes, {len(data) * 8 / (h * w):.4f} bpp")
@@ -293,7 +299,7 @@ def decompress(
 
 
 @app.command("eval")
-@tcq_coding_options
+@coding_options
 def evaluate(
     out: Path = typer.Option(..., "-o", "--out", help="results JSON (a per-image CSV goes beside it)"),
     model: Optional[list[Path]] = typer.Option(None, "-m", "--model", metavar="CKPT",
@@ -308,7 +314,7 @@ def evaluate(
     tables: Literal[TABLES] = Tables,  # type: ignore[valid-type]
     device: str = Device,
     *,
-    tcq: dict[str, Any],
+    coding: dict[str, Any],
 ) -> None:
     """Evaluate checkpoints (or a Pillow codec) on real bitstreams: bpp from the bytes, PSNR, MS-SSIM."""
     from lic.data import list_images
@@ -324,7 +330,7 @@ def evaluate(
             raise LicError(f"--qualities must be comma-separated integers, got {qualities!r}") from None
         ev = evaluate_codec(codec, files, qs)
     else:
-        params = {**tcq, **({"tables": tables} if tables != "fitted" else {})}
+        params = {**coding, **({"tables": tables} if tables != "fitted" else {})}
         ev = evaluate_checkpoints(list(model), files, quantizer, device, name=name or "lic", quantizer_params=params)
     if name:
         ev.name = name
@@ -381,29 +387,26 @@ app.add_typer(tables_app, name="tables")
 
 
 @tables_app.command("fit")
-@tcq_coding_options
+@coding_options
 def tables_fit(
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint whose quantizer's tables are fitted"),
     out: Path = typer.Option(..., "-o", "--out", help="checkpoint to write: the model with its fitted tables"),
     quantizer: Quantizer = typer.Option(..., "--quantizer", help="the quantizer they are fitted to (rdoq, tcq)"),
-    lambda_rdoq: Optional[float] = typer.Option(None, "--rdoq-lambda",
-                                                help="RDOQ's search lambda (default: derived from the model)"),
     images: Optional[Path] = typer.Option(None, "--images", help="training images (default: the bundled ones); "
                                           "never the images you evaluate on"),
     max_images: int = typer.Option(16, "--max-images", help="fit on at most this many of them"),
     rounds: int = typer.Option(4, "--rounds", help="rounds of search and refit"),
     device: str = Device,
     *,
-    tcq: dict[str, Any],
+    coding: dict[str, Any],
 ) -> None:
     """Fit a checkpoint's entropy tables to its quantizer's decisions on training images; its streams
     then name the tables, and only a checkpoint holding them decodes those."""
     from lic.refit import fit_checkpoint
 
-    params = {**tcq, **({"lambda_rdoq": lambda_rdoq} if lambda_rdoq is not None else {})}
-    if lambda_rdoq is not None and quantizer != "rdoq":
+    if "lambda_rdoq" in coding and quantizer != "rdoq":
         raise LicError("--rdoq-lambda needs --quantizer rdoq")
-    r = fit_checkpoint(model, out, quantizer, params, _images(images, "train"), max_images, rounds, device)
+    r = fit_checkpoint(model, out, quantizer, coding, _images(images, "train"), max_images, rounds, device)
     typer.echo(f"{out}: {r['quantizer']} tables fitted on {r['images']} images in {r['rounds']} rounds "
                f"(digest {r['digest']})")
 
@@ -415,7 +418,7 @@ app.add_typer(latents_app, name="datasets", hidden=True)  # the older name of sh
 
 
 @latents_app.command("make")
-@tcq_coding_options
+@coding_options
 def latents_make(
     model: Path = typer.Option(..., "-m", "--model", help="checkpoint whose encoder and hyper networks are used"),
     out: Path = typer.Option(..., "-o", "--out", help="Zarr group to write"),
@@ -430,7 +433,7 @@ def latents_make(
                               help="write shard I of N (whole chunks); run N of them, in any order or at once"),
     device: str = Device,
     *,
-    tcq: dict[str, Any],
+    coding: dict[str, Any],
 ) -> None:
     """Quantize training patches with the real quantizer and store them as a Zarr v3 group."""
     from lic.latents import is_complete, make_latents
@@ -439,7 +442,7 @@ def latents_make(
     if not (sep and i.isdigit() and n.isdigit() and int(i) < int(n)):
         raise LicError(f"--shard must be I/N with 0 <= I < N, got {shard!r}")
     cfg = LatentsConfig(patches=patches, patch_size=patch_size, chunk=chunk, seed=seed, device=device)
-    make_latents(model, out, _images(images, "train"), quantizer, tcq, cfg, resume, shard=(int(i), int(n)))
+    make_latents(model, out, _images(images, "train"), quantizer, coding, cfg, resume, shard=(int(i), int(n)))
     done = "complete" if is_complete(out) else f"shard {i}/{n} done; the group completes with its last shard"
     typer.echo(f"{out}: {patches} samples, {done}")
 

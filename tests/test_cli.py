@@ -43,6 +43,23 @@ def test_tcq_options_reach_the_header_and_decode_without_flags(tmp_path: Path, t
     assert np.asarray(Image.open(tmp_path / "t.png")).shape == photo.shape
 
 
+def test_the_rdoq_lambda_reaches_the_search_of_every_coding_command(tmp_path: Path, tiny_ckpt: Path,
+                                                                    photo: np.ndarray) -> None:
+    """``--rdoq-lambda 0`` rounds (USQ's bytes); a large one codes fewer; a latent dataset records it."""
+    import zarr
+
+    src = _save(tmp_path / "in.png", photo)
+    sizes = {}
+    for name, extra in {"usq": ("--quantizer", "usq"), "0": ("--quantizer", "rdoq", "--rdoq-lambda", "0"),
+                        "big": ("--quantizer", "rdoq", "--rdoq-lambda", "5")}.items():
+        assert run_cli("compress", src, "-m", tiny_ckpt, "-o", tmp_path / f"{name}.lic", *extra) == 0
+        sizes[name] = (tmp_path / f"{name}.lic").read_bytes()
+    assert sizes["0"] == sizes["usq"] and len(sizes["big"]) < len(sizes["usq"])
+    assert run_cli("latents", "make", "-m", tiny_ckpt, "-o", tmp_path / "r.zarr", "--quantizer", "rdoq",
+                   "--rdoq-lambda", "0.25", "--patches", "2", "--patch-size", "64", "--chunk", "2") == 0
+    assert zarr.open_group(tmp_path / "r.zarr", mode="r").attrs["quantizer_params"]["lambda_rdoq"] == 0.25
+
+
 @pytest.mark.parametrize("mode", ["L", "RGBA"])
 def test_grayscale_and_rgba_inputs(tmp_path: Path, tiny_ckpt: Path, photo: np.ndarray, mode: str,
                                    capsys: pytest.CaptureFixture) -> None:
@@ -94,6 +111,7 @@ def test_the_cli_edges_say_what_is_wrong_in_one_line(tmp_path: Path, tiny_ckpt: 
     cases = {("compress", src, *out, "--device", "cuda:99"): "CUDA device",  # cuda:99 on a machine with GPUs too
              ("compress", src, *out, "--device", "gpu"): "is not a torch device",
              ("compress", src, *out, "--tcq-lambda", "0.1"): "the --tcq-* options need --quantizer tcq",
+             ("compress", src, *out, "--quantizer", "tcq", "--rdoq-lambda", "0.1"): "--rdoq-lambda needs --quantizer rdoq",
              ("eval", "-m", tiny_ckpt, "--images", tmp_path, "-o", tmp_path / "r.json", "--tcq-states", "4"):
                  "the --tcq-* options need --quantizer tcq",
              ("compress", tmp_path, *out): "a folder, not an image",
