@@ -95,7 +95,7 @@ def coding_options(command: Callable[..., None]) -> Callable[..., None]:
         try:
             command(**kwargs, coding=coding)
         except QuantizerParamsError:
-            if "lambda_rdoq" in coding:
+            if "lambda_rdoq" in coding and kwargs.get("quantizer") != "rdoq":  # no checkpoint is RDOQ's own
                 raise LicError("--rdoq-lambda needs --quantizer rdoq") from None
             if not coding:
                 raise
