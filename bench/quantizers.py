@@ -179,7 +179,7 @@ def on_models(models: list[Path], images: Path, scales: list[float], fit_images:
                 try:
                     ci = bd_rate_ci(load_per_image(paths["usq"], metric), load_per_image(paths[name], metric))
                     cells.append(str(ci))
-                    if metric == "psnr-rgb" and not name.endswith("fitted"):
+                    if metric == "psnr-rgb":
                         psnr[name] = ci
                 except LicError as exc:  # a folded curve, too few images: said in the cell
                     cells.append(f"n/a ({exc})")

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from lic.checkpoint import load_checkpoint
+from lic.codec import pad
 from lic.data import list_images, load_image, to_tensor
 
 
@@ -36,10 +37,7 @@ def image_gains(model, files: list[Path], probes: int) -> tuple[float, torch.Ten
     predicted = actual = to_image = round_predicted = round_actual = 0.0
     for path in files:
         rgb, _ = load_image(path)
-        x = to_tensor(rgb)
-        h, w = x.shape[-2:]
-        pad_h, pad_w = (-h) % 64, (-w) % 64
-        x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        x = pad(to_tensor(rgb))
         with torch.no_grad():
             a = model.analyze(x)
             y, means, scales = a["y"], a["means"], a["scales"]

@@ -404,8 +404,6 @@ def tables_fit(
     then name the tables, and only a checkpoint holding them decodes those."""
     from lic.refit import fit_checkpoint
 
-    if "lambda_rdoq" in coding and quantizer != "rdoq":
-        raise LicError("--rdoq-lambda needs --quantizer rdoq")
     r = fit_checkpoint(model, out, quantizer, coding, _images(images, "train"), max_images, rounds, device)
     typer.echo(f"{out}: {r['quantizer']} tables fitted on {r['images']} images in {r['rounds']} rounds "
                f"(digest {r['digest']})")

@@ -112,6 +112,7 @@ def test_the_cli_edges_say_what_is_wrong_in_one_line(tmp_path: Path, tiny_ckpt: 
              ("compress", src, *out, "--device", "gpu"): "is not a torch device",
              ("compress", src, *out, "--tcq-lambda", "0.1"): "the --tcq-* options need --quantizer tcq",
              ("compress", src, *out, "--quantizer", "tcq", "--rdoq-lambda", "0.1"): "--rdoq-lambda needs --quantizer rdoq",
+             ("tables", "fit", *out, "--quantizer", "tcq", "--rdoq-lambda", "0.1"): "--rdoq-lambda needs --quantizer rdoq",
              ("compress", src, *out, "--quantizer", "rdoq", "--rdoq-lambda", "0.1", "--tcq-states", "4"):
                  "the --tcq-* options need --quantizer tcq",
              ("eval", "-m", tiny_ckpt, "--images", tmp_path, "-o", tmp_path / "r.json", "--tcq-states", "4"):
